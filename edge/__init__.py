@@ -1,0 +1,1 @@
+"""The edge node runtime: capture, tracking, incidents, evidence, and the `curbwatch` CLI root."""

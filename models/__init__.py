@@ -1,0 +1,1 @@
+"""Detector backends behind one `Detector` protocol, model files and class maps."""

@@ -1,0 +1,48 @@
+"""Post-processing shared by the detector backends: non-maximum suppression."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.types import FloatArray, IntArray
+
+
+def box_iou_one_to_many(box: FloatArray, boxes: FloatArray) -> FloatArray:
+    """IoU of one xyxy box against (n, 4) xyxy boxes."""
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return (inter / np.maximum(area + areas - inter, 1e-9)).astype(np.float32)
+
+
+def nms(xyxy: FloatArray, scores: FloatArray, iou_threshold: float) -> IntArray:
+    """Greedy NMS (the torchvision rule); returns kept indices, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best = int(order[0])
+        keep.append(best)
+        if order.size == 1:
+            break
+        rest = order[1:]
+        order = rest[box_iou_one_to_many(xyxy[best], xyxy[rest]) <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def batched_nms(
+    xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold: float, max_det: int = 300
+) -> IntArray:
+    """Per-class NMS: boxes of different classes never suppress each other.
+
+    Shifts each class's boxes by an offset larger than any coordinate, the same
+    trick ultralytics uses, so one NMS pass handles all classes.
+    """
+    if len(xyxy) == 0:
+        return np.zeros(0, dtype=np.int64)
+    offset = float(np.abs(xyxy).max()) + 1.0
+    shifted = xyxy + (class_id.astype(np.float32) * offset)[:, None]
+    return nms(shifted, scores, iou_threshold)[:max_det]

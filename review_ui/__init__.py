@@ -1,0 +1,1 @@
+"""The review server: queue, verdicts, reminders, zone editor, audit log."""

@@ -1,0 +1,1 @@
+"""The wire between edge and centre: topics, payload schema, durable outbox, ingest."""

@@ -1,0 +1,1 @@
+"""Zone files: schema, validation with file:line errors, geometry, schedules."""
