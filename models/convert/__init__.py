@@ -1,0 +1,1 @@
+"""Offline tools that turn upstream model files into the ONNX files curbwatch ships."""
