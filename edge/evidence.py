@@ -1,0 +1,217 @@
+"""Evidence pictures for an incident: annotated overview and a clean crop, people blurred.
+
+Everything that leaves the edge box passes through `render_evidence`: the
+people in the frame (PEOPLE_CLASSES boxes, slightly enlarged) are pixelated
+first, the upper part of each person box (where the face is) more coarsely
+still, and only then is anything drawn or cropped, so no path leads to an
+unblurred person. A dedicated face model is out of scope: a face outside any
+person box (a poster, a reflection) is not blurred.
+
+The function is pure: it copies the frame and never writes to its input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from models.classes import PEOPLE_CLASSES
+from models.types import Detections, Image
+
+ZONE_COLOUR = (0, 200, 255)  # BGR amber
+BOX_COLOUR = (0, 0, 255)
+TEXT_COLOUR = (255, 255, 255)
+
+
+class EvidenceObject(Protocol):
+    """What evidence needs of an incident's object (IncidentEvent.objects items)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+    @property
+    def xyxy(self) -> Sequence[float]: ...
+
+
+@dataclass(frozen=True)
+class EvidencePolicy:
+    """Size bounds and privacy strength of evidence pictures.
+
+    person_margin enlarges each person box by that fraction of its size on
+    every side, so a slightly short box still covers hair and shoes.
+    face_fraction is the upper part of a person box treated as the face.
+    """
+
+    max_long_side_px: int = 1280
+    max_bytes: int = 200_000
+    quality_steps: tuple[int, ...] = (90, 80, 70, 60, 50, 40, 30, 20)
+    crop_margin: float = 0.25
+    crop_min_side_px: int = 96
+    person_margin: float = 0.08
+    face_fraction: float = 0.3
+    body_cells: int = 8  # pixelation cells across the shorter side of a person box
+    face_cells: int = 3  # cells across the face region: nothing recognisable survives
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """JPEG bytes ready to embed in an incident message."""
+
+    annotated_jpeg: bytes
+    crop_jpeg: bytes
+    content_type: str = "image/jpeg"
+
+    @property
+    def annotated_sha256(self) -> str:
+        return hashlib.sha256(self.annotated_jpeg).hexdigest()
+
+
+def _to_ascii(text: str) -> str:
+    """OpenCV's Hershey fonts draw ASCII only; anything else becomes '?'."""
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def _person_boxes(detections: Detections, resolution_wh: tuple[int, int], margin: float) -> np.ndarray:
+    """Person boxes enlarged by margin and clipped to the frame, as int (n, 4)."""
+    people = detections[detections.class_mask(PEOPLE_CLASSES)]
+    if not len(people):
+        return np.zeros((0, 4), dtype=np.int64)
+    xyxy = people.xyxy.astype(np.float64)
+    size = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1)
+    grown = xyxy + np.concatenate([-size, size], axis=1) * margin
+    w, h = resolution_wh
+    grown[:, [0, 2]] = np.clip(grown[:, [0, 2]], 0, w)
+    grown[:, [1, 3]] = np.clip(grown[:, [1, 3]], 0, h)
+    return np.round(grown).astype(np.int64)
+
+
+def _pixelate(region: Image, cells_across_short_side: int) -> Image:
+    """Average the region into coarse cells, then smooth them back up (no sharp cell edges)."""
+    h, w = region.shape[:2]
+    cell = max(1, min(w, h) // max(1, cells_across_short_side))
+    small = cv2.resize(region, (max(1, w // cell), max(1, h // cell)), interpolation=cv2.INTER_AREA)
+    up = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    kernel = max(3, (cell // 2) * 2 + 1)
+    return np.ascontiguousarray(cv2.GaussianBlur(up, (kernel, kernel), 0))
+
+
+def blur_people(pixels: Image, detections: Detections, policy: EvidencePolicy | None = None) -> Image:
+    """A copy of pixels with every person box pixelated and its face part even more so."""
+    policy = policy or EvidencePolicy()
+    out = pixels.copy()
+    h, w = pixels.shape[:2]
+    boxes = [
+        b for b in _person_boxes(detections, (w, h), policy.person_margin) if b[2] > b[0] and b[3] > b[1]
+    ]
+    # Bodies first, faces last: a neighbour's body pass must not overwrite a face with finer cells.
+    for x1, y1, x2, y2 in boxes:
+        out[y1:y2, x1:x2] = _pixelate(out[y1:y2, x1:x2], policy.body_cells)
+    for x1, y1, x2, y2 in boxes:
+        face_bottom = y1 + max(1, round((y2 - y1) * policy.face_fraction))
+        out[y1:face_bottom, x1:x2] = _pixelate(out[y1:face_bottom, x1:x2], policy.face_cells)
+    return out
+
+
+def _label(image: Image, text: str, origin: tuple[int, int], scale: float) -> None:
+    thickness = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x, y = origin
+    y = max(th + base, y)
+    cv2.rectangle(image, (x, y - th - base), (x + tw, y + base // 2), (0, 0, 0), cv2.FILLED)
+    cv2.putText(image, text, (x, y - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR, thickness)
+
+
+def _annotate(
+    image: Image,
+    zone_polygon: Sequence[Sequence[float]],
+    objects: Sequence[EvidenceObject],
+    header: str,
+) -> None:
+    h, w = image.shape[:2]
+    scale = max(0.4, min(w, h) / 900)
+    line = max(1, round(min(w, h) / 300))
+    if len(zone_polygon) >= 2:
+        points = np.array([[x * w, y * h] for x, y in zone_polygon], dtype=np.float64)
+        cv2.polylines(image, [np.round(points).astype(np.int32)], True, ZONE_COLOUR, line)
+    for obj in objects:
+        x1, y1, x2, y2 = (round(v) for v in obj.xyxy)
+        cv2.rectangle(image, (x1, y1), (x2, y2), BOX_COLOUR, line + 1)
+        _label(image, _to_ascii(f"{obj.label} {obj.confidence:.2f}"), (x1, y1 - 2), scale)
+    _label(image, _to_ascii(header), (4, 4), scale)
+
+
+def _crop_box(objects: Sequence[EvidenceObject], resolution_wh: tuple[int, int], policy: EvidencePolicy):
+    w, h = resolution_wh
+    boxes = np.array([list(obj.xyxy) for obj in objects], dtype=np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return 0, 0, w, h
+    x1, y1 = boxes[:, 0].min(), boxes[:, 1].min()
+    x2, y2 = boxes[:, 2].max(), boxes[:, 3].max()
+    mx = max((x2 - x1) * policy.crop_margin, (policy.crop_min_side_px - (x2 - x1)) / 2, 0)
+    my = max((y2 - y1) * policy.crop_margin, (policy.crop_min_side_px - (y2 - y1)) / 2, 0)
+    left, top = int(max(0, np.floor(x1 - mx))), int(max(0, np.floor(y1 - my)))
+    right, bottom = int(min(w, np.ceil(x2 + mx))), int(min(h, np.ceil(y2 + my)))
+    if right - left < 1 or bottom - top < 1:
+        return 0, 0, w, h
+    return left, top, right, bottom
+
+
+def encode_bounded_jpeg(image: Image, policy: EvidencePolicy | None = None) -> bytes:
+    """JPEG no longer than max_long_side_px and, quality stepping down, under max_bytes.
+
+    If even the lowest quality is too big the picture shrinks by a quarter and
+    the steps start again; a small enough picture always fits.
+    """
+    policy = policy or EvidencePolicy()
+    h, w = image.shape[:2]
+    scale = min(1.0, policy.max_long_side_px / max(w, h))
+    while True:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        resized = image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        for quality in policy.quality_steps:
+            ok, buf = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if not ok:
+                raise ValueError(f"JPEG encoding failed for an image of shape {resized.shape}")
+            if buf.size <= policy.max_bytes or max(size) <= 16:
+                return buf.tobytes()
+        scale *= 0.75
+
+
+def render_evidence(
+    pixels: Image,
+    *,
+    zone_polygon: Sequence[Sequence[float]],
+    objects: Sequence[EvidenceObject],
+    detections: Detections,
+    camera_id: str,
+    incident_id: str,
+    local_time: datetime,
+    policy: EvidencePolicy | None = None,
+) -> Evidence:
+    """Annotated overview and clean object crop of one frame, people blurred in both.
+
+    pixels: the incident's evidence frame (BGR). zone_polygon: normalised 0..1
+    corners. objects: the incident's objects in pixel xyxy. detections: every
+    detection of that frame (the people among them get blurred). local_time:
+    aware datetime already in the zone's timezone.
+    """
+    policy = policy or EvidencePolicy()
+    blurred = blur_people(pixels, detections, policy)
+    h, w = blurred.shape[:2]
+    left, top, right, bottom = _crop_box(objects, (w, h), policy)
+    crop = np.ascontiguousarray(blurred[top:bottom, left:right])
+    annotated = blurred.copy()
+    header = f"{camera_id}  {local_time.strftime('%Y-%m-%d %H:%M:%S %Z')}  #{incident_id[:8]}"
+    _annotate(annotated, zone_polygon, objects, header)
+    return Evidence(
+        annotated_jpeg=encode_bounded_jpeg(annotated, policy), crop_jpeg=encode_bounded_jpeg(crop, policy)
+    )

@@ -1,0 +1,585 @@
+"""The incident state machine: one shop frontage, one open incident at a time.
+
+Per monitored zone, each step:
+
+- A non-person object inside the zone (ZoneCheck.mask) becomes a *candidate*; it
+  *qualifies* while its track is stationary. Dwell counts from the first frame
+  timestamp at which it was seen in the zone.
+- OPENED when a qualifying candidate has been in the zone `dwell_s` seconds and is
+  not under cooldown. The objects that did it are the incident's *members*.
+- UPDATED when the member set changes (at most once per `change_debounce_s`), and
+  otherwise every `update_every_s` as a heartbeat, never once per frame.
+- CLEARED once no qualifying object has been seen for `clear_s` (exit hysteresis:
+  a pedestrian walking in front of a table does not end it), or at once when the
+  zone's schedule ends (reason `schedule`). Cleared objects then cannot reopen an
+  incident for `cooldown_s`, matched by track id or by place (IoU).
+
+Track-id churn does not spam updates: a new track that appears where a candidate
+that was not seen this frame stood (IoU >= `adopt_iou`) takes that candidate's
+place, its dwell and its membership.
+
+Persistence (edge.incident_store) lets an open incident survive a restart: on the
+first step the engine loads it, resumes the same incident_id with seq continuing,
+re-anchors its times by wall clock (stream time restarts at 0 for a file and
+monotonic time changes across processes), and gives its objects `clear_s` from
+the resume to be seen again, by place, before it clears.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+
+from edge.track import TrackedFrame, box_iou
+from models.classes import PEOPLE_CLASSES
+from models.types import BoolArray, FloatArray, Frame
+
+Box = tuple[float, float, float, float]
+
+
+# --- what the engine needs from zones/ (structural, so zones/ stays independent) ---
+
+
+class ShopLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class ZoneLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def shop(self) -> ShopLike | None: ...
+    @property
+    def dwell_s(self) -> float: ...
+    @property
+    def clear_s(self) -> float: ...
+    @property
+    def update_every_s(self) -> float | None: ...
+    @property
+    def cooldown_s(self) -> float | None: ...
+
+
+class ZoneFileLike(Protocol):
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def zones(self) -> Sequence[ZoneLike]: ...
+
+
+class ZoneCheckLike(Protocol):
+    @property
+    def zone(self) -> ZoneLike: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def mask(self) -> BoolArray: ...
+    @property
+    def overlap(self) -> FloatArray: ...
+
+
+# --- events ---
+
+
+class IncidentEventKind(StrEnum):
+    OPENED = "opened"
+    UPDATED = "updated"
+    CLEARED = "cleared"
+
+
+class ClearReason(StrEnum):
+    ABSENT = "absent"  # no qualifying object for clear_s
+    SCHEDULE = "schedule"  # the zone's rule stopped applying
+    ZONE_REMOVED = "zone_removed"  # a resumed incident's zone is no longer in the zone file
+
+
+@dataclass(frozen=True)
+class IncidentObject:
+    """One object behind an incident: pixels and normalised 0..1 box of the latest view."""
+
+    label: str
+    confidence: float
+    xyxy: Box
+    bbox: Box
+    tracker_id: int | None
+
+
+@dataclass(frozen=True, eq=False)
+class IncidentEvent:
+    """A lifecycle event. `t`/`first_seen_t` are stream seconds; `utc` is the wall time of `t`."""
+
+    event: IncidentEventKind
+    incident_id: str
+    seq: int
+    camera_id: str
+    zone_id: str
+    shop_id: str | None
+    shop_name: str | None
+    t: float
+    first_seen_t: float
+    utc: datetime
+    objects: tuple[IncidentObject, ...]
+    reason: ClearReason | None = None
+    evidence_frame: Frame | None = None  # highest-confidence view; only on opened/updated
+    evidence_t: float | None = None
+
+    @property
+    def primary(self) -> IncidentObject | None:
+        """The most confident object, for consumers that take one label and box."""
+        return max(self.objects, key=lambda o: o.confidence, default=None)
+
+
+# --- persistence seam ---
+
+
+@dataclass(frozen=True)
+class StoredIncident:
+    """An open incident as persisted: enough to resume it after a restart."""
+
+    incident_id: str
+    camera_id: str
+    zone_id: str
+    seq: int  # seq of the last event emitted
+    objects: tuple[IncidentObject, ...]
+    first_seen_t: float  # stream seconds of the run that wrote it (informational)
+    last_event_t: float
+    first_seen_utc: datetime
+    last_event_utc: datetime
+    last_seen_utc: datetime
+
+
+@dataclass(frozen=True)
+class StoredCooldown:
+    """Objects of a cleared incident that may not reopen one before `until_utc`."""
+
+    camera_id: str
+    zone_id: str
+    objects: tuple[IncidentObject, ...]
+    until_utc: datetime
+    cleared_utc: datetime
+
+
+class IncidentStoreLike(Protocol):
+    def save_open(self, incident: StoredIncident) -> None: ...
+    def save_cleared(self, incident_id: str, cooldown: StoredCooldown) -> None: ...
+    def load_open(self, camera_id: str) -> list[StoredIncident]: ...
+    def load_cooldowns(self, camera_id: str, now_utc: datetime) -> list[StoredCooldown]: ...
+
+
+class NullIncidentStore:
+    """Remembers nothing: for offline analysis and tests."""
+
+    def save_open(self, incident: StoredIncident) -> None:
+        pass
+
+    def save_cleared(self, incident_id: str, cooldown: StoredCooldown) -> None:
+        pass
+
+    def load_open(self, camera_id: str) -> list[StoredIncident]:
+        return []
+
+    def load_cooldowns(self, camera_id: str, now_utc: datetime) -> list[StoredCooldown]:
+        return []
+
+
+@dataclass(frozen=True)
+class StreamStart:
+    """Maps stream seconds to UTC: the wall time at which stream time was 0."""
+
+    utc_at_zero: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def __post_init__(self) -> None:
+        if self.utc_at_zero.tzinfo is None:
+            raise ValueError("StreamStart.utc_at_zero: expected an aware datetime")
+
+    def __call__(self, ts: float) -> datetime:
+        return (self.utc_at_zero + timedelta(seconds=ts)).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine knobs that are not per zone; times in seconds."""
+
+    default_update_every_s: float = 300.0
+    default_cooldown_s: float = 300.0
+    change_debounce_s: float = 10.0  # least time between two set-change updates
+    adopt_iou: float = 0.5  # a new track this close to an unseen candidate is that candidate
+    cooldown_iou: float = 0.5  # a cleared object this close counts as the same object
+
+
+# --- private per-zone state (mutable, bounded: pruned every step) ---
+
+
+@dataclass
+class _Candidate:
+    key: int
+    tracker_id: int | None
+    label: str
+    first_in_zone_t: float
+    last_seen_t: float
+    seen_step: int
+    xyxy: Box
+    confidence: float
+    qualifies: bool = False
+    member: bool = False
+
+
+@dataclass
+class _Open:
+    incident_id: str
+    seq: int
+    first_seen_t: float
+    last_event_t: float
+    last_qualifying_t: float
+    emitted_boxes: tuple[Box, ...]  # where the members were at the last event
+
+
+@dataclass
+class _Cooldown:
+    label: str
+    xyxy: Box
+    tracker_id: int | None
+    until_t: float
+
+
+@dataclass
+class _ZoneState:
+    candidates: dict[int, _Candidate] = field(default_factory=dict)
+    incident: _Open | None = None
+    best: tuple[float, Frame] | None = None  # (score, frame) of the best view so far
+    cooldowns: list[_Cooldown] = field(default_factory=list)
+
+
+def _places_differ(current: tuple[Box, ...], emitted: tuple[Box, ...], same: float = 0.5) -> bool:
+    """Whether an object appeared at or left a place since the last event.
+
+    Places, not track ids: one object seen as two overlapping boxes (a pair of
+    bicycles and each bicycle), or a track re-created under a new id, is no change.
+    Two boxes are one place when their intersection covers `same` of the smaller.
+    """
+    if not current or not emitted:
+        return bool(current) != bool(emitted)
+    a = np.array(current, np.float64)
+    b = np.array(emitted, np.float64)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    cover = iw * ih / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+    same_place = cover >= same
+    return bool(not same_place.any(axis=1).all() or not same_place.any(axis=0).all())
+
+
+class IncidentEngine:
+    """Turns tracked, zoned detections into incident events; one per camera."""
+
+    def __init__(
+        self,
+        zone_file: ZoneFileLike,
+        camera_id: str,
+        store: IncidentStoreLike | None = None,
+        id_factory: Callable[[], uuid.UUID | str] = uuid.uuid4,
+        wall_time: Callable[[float], datetime] | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.camera_id = camera_id
+        self.config = config or EngineConfig()
+        self._zones: dict[str, ZoneLike] = {z.id: z for z in zone_file.zones}
+        self._store: IncidentStoreLike = store or NullIncidentStore()
+        self._id_factory = id_factory
+        self._wall_time = wall_time or StreamStart()
+        self._states: dict[str, _ZoneState] = {}
+        self._step = 0
+        self._next_key = 1
+        self._resumed = False
+
+    def open_incidents(self) -> dict[str, str]:
+        """zone_id -> incident_id of the incidents open now."""
+        return {z: s.incident.incident_id for z, s in self._states.items() if s.incident is not None}
+
+    def step(
+        self, frame: Frame, tracked: TrackedFrame, checks: Mapping[str, ZoneCheckLike]
+    ) -> list[IncidentEvent]:
+        """Advance to `frame.ts`. `checks` are ZoneMembership's answers for `tracked.detections`."""
+        self._step += 1
+        events: list[IncidentEvent] = []
+        if not self._resumed:
+            self._resumed = True
+            events.extend(self._resume(frame))
+        det = tracked.detections
+        n = len(det)
+        not_person = ~det.class_mask(PEOPLE_CLASSES) if n else np.zeros(0, bool)
+        for zone_id, check in checks.items():
+            zone = self._zones.get(zone_id)
+            if zone is None:
+                continue
+            state = self._states.setdefault(zone_id, _ZoneState())
+            if not check.active:
+                if state.incident is not None:
+                    events.append(self._clear(frame, zone, state, ClearReason.SCHEDULE))
+                state.candidates.clear()
+                state.best = None
+                continue
+            mask = np.asarray(check.mask, bool)
+            if mask.shape != (n,):
+                raise ValueError(f"ZoneCheck[{zone_id}].mask: expected ({n},), got {mask.shape}")
+            self._observe(state, zone, frame, tracked, np.flatnonzero(mask & not_person))
+            events.extend(self._decide(frame, zone, state))
+        return events
+
+    # --- candidates ---
+
+    def _observe(
+        self, state: _ZoneState, zone: ZoneLike, frame: Frame, tracked: TrackedFrame, rows: np.ndarray
+    ) -> None:
+        t = frame.ts
+        det = tracked.detections
+        assert det.tracker_id is not None  # TrackedFrame guarantees it
+        by_tracker = {c.tracker_id: c for c in state.candidates.values() if c.tracker_id is not None}
+        for c in state.candidates.values():
+            c.qualifies = False
+        known = [i for i in rows if int(det.tracker_id[i]) in by_tracker]
+        new = [i for i in rows if int(det.tracker_id[i]) not in by_tracker]
+        best_score = -1.0
+        for i in [*known, *new]:
+            tid = int(det.tracker_id[i])
+            box: Box = tuple(float(v) for v in det.xyxy[i])  # type: ignore[assignment]
+            cand = by_tracker.get(tid) or self._adopt(state, box)
+            if cand is None:
+                cand = _Candidate(self._next_key, tid, "", t, t, self._step, box, 0.0)
+                self._next_key += 1
+                state.candidates[cand.key] = cand
+            cand.tracker_id = tid
+            cand.label = det.class_names[int(det.class_id[i])]
+            cand.last_seen_t = t
+            cand.seen_step = self._step
+            cand.xyxy = box
+            cand.confidence = float(det.confidence[i])
+            cand.qualifies = bool(tracked.stationary[i])
+            if cand.qualifies:
+                best_score = max(best_score, cand.confidence)
+        # Forget candidates unseen for longer than the hysteresis of any zone decision.
+        horizon = t - float(zone.clear_s)
+        for key in [k for k, c in state.candidates.items() if c.last_seen_t < horizon]:
+            del state.candidates[key]
+        state.cooldowns = [c for c in state.cooldowns if c.until_t > t]
+        if best_score >= 0 and (state.best is None or best_score > state.best[0]):
+            state.best = (best_score, frame)
+        if not state.candidates and state.incident is None:
+            state.best = None
+
+    def _adopt(self, state: _ZoneState, box: Box) -> _Candidate | None:
+        """The candidate not seen this step that stands where `box` is, if any."""
+        unseen = [c for c in state.candidates.values() if c.seen_step != self._step]
+        if not unseen:
+            return None
+        iou = box_iou(np.array([box], np.float32), np.array([c.xyxy for c in unseen], np.float32))[0]
+        best = int(np.argmax(iou))
+        return unseen[best] if iou[best] >= self.config.adopt_iou else None
+
+    def _cooling(self, state: _ZoneState, cand: _Candidate) -> bool:
+        for cool in state.cooldowns:
+            if cand.tracker_id is not None and cand.tracker_id == cool.tracker_id:
+                return True
+            iou = box_iou(np.array([cand.xyxy], np.float32), np.array([cool.xyxy], np.float32))[0, 0]
+            if iou >= self.config.cooldown_iou:
+                return True
+        return False
+
+    # --- decisions ---
+
+    def _decide(self, frame: Frame, zone: ZoneLike, state: _ZoneState) -> list[IncidentEvent]:
+        t = frame.ts
+        cfg = self.config
+        dwelled = [
+            c
+            for c in state.candidates.values()
+            if c.qualifies and t - c.first_in_zone_t >= zone.dwell_s and not self._cooling(state, c)
+        ]
+        incident = state.incident
+        if incident is None:
+            if not dwelled:
+                return []
+            for c in dwelled:
+                c.member = True
+            members = self._members(state)
+            incident = _Open(
+                incident_id=str(self._id_factory()),
+                seq=0,
+                first_seen_t=min(c.first_in_zone_t for c in members),
+                last_event_t=t,
+                last_qualifying_t=t,
+                emitted_boxes=tuple(c.xyxy for c in members),
+            )
+            state.incident = incident
+            return [self._emit(IncidentEventKind.OPENED, frame, zone, state, members)]
+
+        if any(c.qualifies for c in state.candidates.values()):
+            incident.last_qualifying_t = t
+        if t - incident.last_qualifying_t >= zone.clear_s:
+            return [self._clear(frame, zone, state, ClearReason.ABSENT)]
+        for c in dwelled:
+            c.member = True
+        members = self._members(state)
+        boxes = tuple(c.xyxy for c in members)
+        since = t - incident.last_event_t
+        every = zone.update_every_s or cfg.default_update_every_s
+        changed = _places_differ(boxes, incident.emitted_boxes) and since >= min(cfg.change_debounce_s, every)
+        if members and (changed or since >= every):
+            incident.seq += 1
+            incident.last_event_t = t
+            incident.emitted_boxes = boxes
+            return [self._emit(IncidentEventKind.UPDATED, frame, zone, state, members)]
+        return []
+
+    def _members(self, state: _ZoneState) -> list[_Candidate]:
+        return sorted((c for c in state.candidates.values() if c.member), key=lambda c: c.key)
+
+    def _objects(self, frame: Frame, members: Sequence[_Candidate]) -> tuple[IncidentObject, ...]:
+        w, h = frame.resolution_wh
+        return tuple(
+            IncidentObject(
+                label=c.label,
+                confidence=round(c.confidence, 4),
+                xyxy=c.xyxy,
+                bbox=(c.xyxy[0] / w, c.xyxy[1] / h, c.xyxy[2] / w, c.xyxy[3] / h),
+                tracker_id=c.tracker_id,
+            )
+            for c in members
+        )
+
+    def _emit(
+        self,
+        kind: IncidentEventKind,
+        frame: Frame,
+        zone: ZoneLike,
+        state: _ZoneState,
+        members: Sequence[_Candidate],
+    ) -> IncidentEvent:
+        incident = state.incident
+        assert incident is not None
+        objects = self._objects(frame, members)
+        evidence = state.best[1] if state.best is not None else frame
+        event = self._event(kind, frame.ts, zone.id, zone, incident, objects, None, evidence)
+        last_seen = max((c.last_seen_t for c in members), default=frame.ts)
+        self._store.save_open(
+            StoredIncident(
+                incident_id=incident.incident_id,
+                camera_id=self.camera_id,
+                zone_id=zone.id,
+                seq=incident.seq,
+                objects=objects,
+                first_seen_t=incident.first_seen_t,
+                last_event_t=frame.ts,
+                first_seen_utc=self._wall_time(incident.first_seen_t),
+                last_event_utc=self._wall_time(frame.ts),
+                last_seen_utc=self._wall_time(last_seen),
+            )
+        )
+        return event
+
+    def _event(
+        self,
+        kind: IncidentEventKind,
+        t: float,
+        zone_id: str,
+        zone: ZoneLike | None,
+        incident: _Open,
+        objects: tuple[IncidentObject, ...],
+        reason: ClearReason | None,
+        evidence: Frame | None,
+    ) -> IncidentEvent:
+        shop = zone.shop if zone is not None else None
+        return IncidentEvent(
+            event=kind,
+            incident_id=incident.incident_id,
+            seq=incident.seq,
+            camera_id=self.camera_id,
+            zone_id=zone_id,
+            shop_id=shop.id if shop is not None else None,
+            shop_name=shop.name if shop is not None else None,
+            t=t,
+            first_seen_t=incident.first_seen_t,
+            utc=self._wall_time(t),
+            objects=objects,
+            reason=reason,
+            evidence_frame=evidence,
+            evidence_t=evidence.ts if evidence is not None else None,
+        )
+
+    def _clear(self, frame: Frame, zone: ZoneLike, state: _ZoneState, reason: ClearReason) -> IncidentEvent:
+        incident = state.incident
+        assert incident is not None
+        t = frame.ts
+        members = self._members(state)
+        objects = self._objects(frame, members)
+        incident.seq += 1
+        cooldown_s = zone.cooldown_s if zone.cooldown_s is not None else self.config.default_cooldown_s
+        state.cooldowns.extend(_Cooldown(c.label, c.xyxy, c.tracker_id, t + cooldown_s) for c in members)
+        self._store.save_cleared(
+            incident.incident_id,
+            StoredCooldown(
+                self.camera_id, zone.id, objects, self._wall_time(t + cooldown_s), self._wall_time(t)
+            ),
+        )
+        for c in members:
+            c.member = False
+        state.incident = None
+        state.best = None
+        return self._event(IncidentEventKind.CLEARED, t, zone.id, zone, incident, objects, reason, None)
+
+    # --- restart ---
+
+    def _resume(self, frame: Frame) -> list[IncidentEvent]:
+        """Pick up incidents and cooldowns persisted by an earlier run of this camera."""
+        t0 = frame.ts
+        wall0 = self._wall_time(t0)
+
+        def stream_t(utc: datetime) -> float:
+            return t0 - (wall0 - utc).total_seconds()
+
+        events = []
+        for stored in self._store.load_open(self.camera_id):
+            incident = _Open(
+                incident_id=stored.incident_id,
+                seq=stored.seq,
+                first_seen_t=stream_t(stored.first_seen_utc),
+                last_event_t=stream_t(stored.last_event_utc),
+                last_qualifying_t=t0,  # the objects get clear_s from now to be seen again
+                emitted_boxes=tuple(o.xyxy for o in stored.objects),
+            )
+            zone = self._zones.get(stored.zone_id)
+            if zone is None:
+                incident.seq += 1
+                cooldown = StoredCooldown(self.camera_id, stored.zone_id, (), wall0, wall0)
+                self._store.save_cleared(stored.incident_id, cooldown)
+                events.append(
+                    self._event(
+                        IncidentEventKind.CLEARED, t0, stored.zone_id, None, incident,
+                        stored.objects, ClearReason.ZONE_REMOVED, None,
+                    )
+                )  # fmt: skip
+                continue
+            state = self._states.setdefault(zone.id, _ZoneState())
+            for obj in stored.objects:
+                # tracker ids do not survive a restart: the object is found again by place.
+                cand = _Candidate(
+                    self._next_key, None, obj.label, incident.first_seen_t, t0, 0, obj.xyxy, obj.confidence,
+                    member=True,
+                )  # fmt: skip
+                self._next_key += 1
+                state.candidates[cand.key] = cand
+            state.incident = incident
+        for cool in self._store.load_cooldowns(self.camera_id, wall0):
+            state = self._states.setdefault(cool.zone_id, _ZoneState())
+            until = stream_t(cool.until_utc)
+            state.cooldowns.extend(_Cooldown(o.label, o.xyxy, None, until) for o in cool.objects)
+        return events
