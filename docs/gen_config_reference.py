@@ -20,7 +20,11 @@ from pydantic_core import PydanticUndefined
 DOCUMENTED_MODELS: list[tuple[str, str, str]] = [
     ("Zone file", "zones.schema:ZoneFile", "one YAML/JSON file per camera (`curbwatch zones validate`)"),
     ("Edge node config", "edge.node_config:NodeConfig", "`curbwatch edge run --config node.yaml`"),
-    ("Review server config", "review_ui.config:ReviewConfig", "`curbwatch review serve --config review.yaml`"),
+    (
+        "Review server config",
+        "review_ui.config:ReviewConfig",
+        "`curbwatch review serve --config review.yaml`",
+    ),
 ]
 OUTPUT = Path(__file__).with_name("configuration.md")
 
@@ -38,6 +42,8 @@ def _type_name(annotation: object) -> str:
         return f"{getattr(origin, '__name__', str(origin))}[{args}]"
     if annotation is type(None):
         return "null"
+    if annotation is Ellipsis:
+        return "..."
     return getattr(annotation, "__name__", str(annotation))
 
 
@@ -115,4 +121,4 @@ def render() -> str:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     OUTPUT.write_text(render(), encoding="utf-8")
-    print(f"wrote {OUTPUT}")
+    print(f"wrote {OUTPUT}")  # noqa: T201

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -224,7 +225,8 @@ class PyAVSource:
         if self.kind.live:
             ts = self._clock()
         else:
-            if frame.time is not None:
+            # A flushed frame at the end of a file can carry no (or a NaN) time.
+            if frame.time is not None and math.isfinite(frame.time):
                 self._last_ts = float(frame.time)
             ts = self._last_ts + self._ts_offset
         return Picture(ts, bool(frame.key_frame), _bgr_converter(frame))

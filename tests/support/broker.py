@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -49,7 +50,9 @@ class MosquittoBroker:
             "autosave_interval 1\n"
             "max_queued_messages 100000\n"
             "message_size_limit 0\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
+            f"log_dest file {workdir}/mosquitto.log\n" + ("user root\n" if os.geteuid() == 0 else "")
+            # As root, mosquitto drops to the `mosquitto` user, which cannot write into
+            # pytest's root-only temp dirs: persistence would silently fail.
         )
 
     def start(self) -> None:
@@ -69,7 +72,8 @@ class MosquittoBroker:
                 if self.process.poll() is not None:
                     break
                 time.sleep(0.05)
-        log = (self.workdir / "mosquitto.log").read_text(errors="replace")[-2000:]
+        log_path = self.workdir / "mosquitto.log"
+        log = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log written)"
         raise RuntimeError(f"mosquitto did not start on port {self.port}:\n{log}")
 
     def stop(self) -> None:

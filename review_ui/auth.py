@@ -1,0 +1,242 @@
+"""Users, argon2 password hashes, sessions with a CSRF token, API tokens, login rate limit."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from review_ui import audit
+from review_ui.clock import Clock, iso, parse_iso
+from review_ui.db import Store
+
+
+class Role(enum.StrEnum):
+    VIEWER = "viewer"
+    INSPECTOR = "inspector"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 0, "inspector": 1, "admin": 2}[self.value]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user by session cookie (with that session's CSRF token) or by API token."""
+
+    username: str
+    role: Role
+    locale: str | None
+    csrf_token: str | None  # None for bearer-token callers: no cookie, so no CSRF to defend
+    via_token: bool = False
+
+
+class UserError(Exception):
+    """A user-management request that cannot be done (shown to the admin / CLI user)."""
+
+
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown user as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("curbwatch-timing-equaliser")
+MIN_PASSWORD = 8
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, store: Store, clock: Clock, session_ttl_h: float) -> None:
+        self.store = store
+        self.clock = clock
+        self.session_ttl = timedelta(hours=session_ttl_h)
+
+    # users -------------------------------------------------------------
+    def create_user(self, username: str, password: str, role: Role, by: str, ip: str = "") -> None:
+        username = username.strip()
+        if not username or len(username) > 64 or not username.isprintable():
+            raise UserError("username must be 1-64 printable characters")
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        with self.store.write() as db:
+            if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                raise UserError(f"user {username!r} exists")
+            db.execute(
+                "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                [username, _hasher.hash(password), role.value, iso(self.clock.now())],
+            )
+            audit.record(db, self.clock, by, "user.create", username, {"role": role.value}, ip)
+
+    def update_user(
+        self,
+        username: str,
+        by: str,
+        *,
+        role: Role | None = None,
+        active: bool | None = None,
+        password: str | None = None,
+        ip: str = "",
+    ) -> None:
+        if password is not None and len(password) < MIN_PASSWORD:
+            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        with self.store.write() as db:
+            if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                raise UserError(f"no user {username!r}")
+            detail: dict[str, object] = {}
+            if role is not None:
+                db.execute("UPDATE users SET role = ? WHERE username = ?", [role.value, username])
+                detail["role"] = role.value
+            if active is not None:
+                db.execute("UPDATE users SET active = ? WHERE username = ?", [int(active), username])
+                detail["active"] = active
+                if not active:
+                    db.execute("DELETE FROM sessions WHERE username = ?", [username])
+            if password is not None:
+                db.execute(
+                    "UPDATE users SET password_hash = ? WHERE username = ?",
+                    [_hasher.hash(password), username],
+                )
+                db.execute("DELETE FROM sessions WHERE username = ?", [username])
+                detail["password"] = "changed"
+            audit.record(db, self.clock, by, "user.update", username, detail, ip)
+
+    def set_locale(self, username: str, locale: str | None) -> None:
+        with self.store.write() as db:
+            db.execute("UPDATE users SET locale = ? WHERE username = ?", [locale, username])
+
+    def list_users(self) -> list[dict[str, object]]:
+        return list(
+            self.store.read().query(
+                "SELECT username, role, locale, active, created_at FROM users ORDER BY username"
+            )
+        )
+
+    # login / sessions -------------------------------------------------
+    def verify(self, username: str, password: str) -> Principal | None:
+        row = (
+            self.store.read()
+            .execute("SELECT password_hash, role, locale, active FROM users WHERE username = ?", [username])
+            .fetchone()
+        )
+        stored = row[0] if row else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None or not row[3]:
+            return None
+        return Principal(username, Role(row[1]), row[2], None)
+
+    def open_session(self, principal: Principal, ip: str) -> tuple[str, str]:
+        """Returns (cookie token, csrf token); only the token's digest is stored."""
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.clock.now()
+        with self.store.write() as db:
+            db.execute("DELETE FROM sessions WHERE expires_at < ?", [iso(now)])
+            db.execute(
+                "INSERT INTO sessions (token_hash, username, csrf_token, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [token_digest(token), principal.username, csrf, iso(now), iso(now + self.session_ttl)],
+            )
+            audit.record(db, self.clock, principal.username, "login.success", principal.username, {}, ip)
+        return token, csrf
+
+    def record_login_failure(self, username: str, ip: str, why: str) -> None:
+        with self.store.write() as db:
+            audit.record(db, self.clock, username[:64], "login.failure", username[:64], {"why": why}, ip)
+
+    def close_session(self, token: str) -> None:
+        with self.store.write() as db:
+            db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_digest(token)])
+
+    def from_session(self, token: str) -> Principal | None:
+        row = (
+            self.store.read()
+            .execute(
+                "SELECT u.username, u.role, u.locale, s.csrf_token, s.expires_at FROM sessions s"
+                " JOIN users u ON u.username = s.username WHERE s.token_hash = ? AND u.active = 1",
+                [token_digest(token)],
+            )
+            .fetchone()
+        )
+        if row is None or parse_iso(row[4]) <= self.clock.now():
+            return None
+        return Principal(row[0], Role(row[1]), row[2], row[3])
+
+    # API tokens ---------------------------------------------------------
+    def create_api_token(self, username: str, name: str, by: str, ip: str = "") -> str:
+        token = "cwt_" + secrets.token_urlsafe(32)
+        with self.store.write() as db:
+            if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                raise UserError(f"no user {username!r}")
+            db.execute(
+                "INSERT INTO api_tokens (name, token_hash, username, created_at) VALUES (?, ?, ?, ?)",
+                [name, token_digest(token), username, iso(self.clock.now())],
+            )
+            audit.record(db, self.clock, by, "token.create", username, {"name": name}, ip)
+        return token
+
+    def from_api_token(self, token: str) -> Principal | None:
+        row = (
+            self.store.read()
+            .execute(
+                "SELECT u.username, u.role, u.locale FROM api_tokens t"
+                " JOIN users u ON u.username = t.username"
+                " WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.active = 1",
+                [token_digest(token)],
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return Principal(row[0], Role(row[1]), row[2], None, via_token=True)
+
+
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
+class LoginLimiter:
+    """At most `max_failures` failed logins per (ip, username) in a sliding window."""
+
+    def __init__(self, clock: Clock, max_failures: int, window_s: float) -> None:
+        self.clock = clock
+        self.max_failures = max_failures
+        self.window = timedelta(seconds=window_s)
+        self._failures: dict[tuple[str, str], deque[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def _prune(self, key: tuple[str, str]) -> deque[datetime]:
+        cutoff = self.clock.now() - self.window
+        times = self._failures.setdefault(key, deque())
+        while times and times[0] < cutoff:
+            times.popleft()
+        return times
+
+    def blocked(self, ip: str, username: str) -> bool:
+        with self._lock:
+            key = (ip, username.lower())
+            blocked = len(self._prune(key)) >= self.max_failures
+            if not self._failures[key]:
+                del self._failures[key]  # keep the map bounded by live attackers only
+            return blocked
+
+    def failed(self, ip: str, username: str) -> None:
+        with self._lock:
+            self._prune((ip, username.lower())).append(self.clock.now())
+
+    def succeeded(self, ip: str, username: str) -> None:
+        with self._lock:
+            self._failures.pop((ip, username.lower()), None)

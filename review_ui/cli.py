@@ -1,0 +1,82 @@
+"""`curbwatch review ...`: run the review server, manage users."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from review_ui.config import ConfigError, ReviewConfig, load_config
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="review server YAML config (see docs/review.md)",
+)
+
+
+@click.group("review")
+def review_group() -> None:
+    """The review server: queue, verdicts, reminders, zone editor."""
+
+
+def _load(path: Path) -> ReviewConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@review_group.command()
+@CONFIG_OPTION
+def serve(config_path: Path) -> None:
+    """Serve the web UI and API, run the MQTT ingest and the reminder dispatcher."""
+    from review_ui.service import ReviewServer
+
+    config = _load(config_path)
+    try:
+        server = ReviewServer(config)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"review server on http://{config.bind}:{config.port}", err=True)
+    server.serve_forever()
+
+
+@review_group.command("create-user")
+@CONFIG_OPTION
+@click.argument("username")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "inspector", "viewer"]),
+    default="inspector",
+    show_default=True,
+    help="what the user may do",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="read the password from this file instead of prompting",
+)
+def create_user(config_path: Path, username: str, role: str, password_file: Path | None) -> None:
+    """Create a user (the first admin, typically)."""
+    from review_ui.auth import Accounts, Role, UserError
+    from review_ui.clock import SystemClock
+    from review_ui.service import open_store
+
+    config = _load(config_path)
+    if password_file is not None:
+        password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = open_store(config)
+    try:
+        Accounts(store, SystemClock(), config.session_ttl_h).create_user(
+            username, password, Role(role), "cli"
+        )
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"created {role} {username}")

@@ -1,0 +1,98 @@
+"""The review server's configuration: one strict pydantic tree, loaded from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from uplink.settings import MqttSettings
+
+Locale = Literal["zh-CN", "en"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpSettings(Strict):
+    host: str = Field("127.0.0.1", description="SMTP server host")
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    username: str | None = Field(None, description="SMTP login user")
+    password_file: Path | None = Field(None, description="file holding the SMTP password")
+    sender: str = Field("curbwatch@localhost", description="From address of reminder mails")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="socket timeout")
+
+
+class WebhookSettings(Strict):
+    secret_file: Path | None = Field(None, description="HMAC-SHA256 key for X-Curbwatch-Signature")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout")
+
+
+class ReminderSettings(Strict):
+    deadline_h: float = Field(24.0, gt=0, le=24 * 30, description="hours a shop has to rectify")
+    max_attempts: int = Field(6, ge=1, le=50, description="delivery attempts before a reminder fails")
+    backoff_base_s: float = Field(5.0, gt=0, le=3600, description="first retry delay; doubles per attempt")
+    backoff_max_s: float = Field(900.0, gt=0, le=86400, description="longest retry delay")
+    poll_s: float = Field(2.0, gt=0, le=600, description="dispatcher / loop checker tick")
+
+
+class ReviewConfig(Strict):
+    db_path: Path = Field(description="review SQLite database (shared with the uplink ingest)")
+    evidence_dir: Path = Field(description="directory the ingest writes evidence and snapshots into")
+    secret_key_file: Path = Field(description="file with the server secret (login CSRF, signing)")
+    bind: str = Field("127.0.0.1", description="HTTP bind address")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port")
+    public_base_url: str = Field("http://127.0.0.1:8080", description="URL used in reminder links")
+    secure_cookies: bool = Field(True, description="mark the session cookie Secure (off for plain-http dev)")
+    session_ttl_h: float = Field(12.0, gt=0, le=24 * 30, description="session lifetime")
+    locale: Locale = Field("zh-CN", description="default locale")
+    login_max_failures: int = Field(5, ge=1, le=100, description="failed logins per IP+user per window")
+    login_window_s: float = Field(300.0, gt=0, description="rate-limit window")
+    mqtt: MqttSettings | None = Field(
+        None, description="broker of the ingest and config publishing; none = off"
+    )
+    smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings.model_validate({}))
+    webhook: WebhookSettings = Field(default_factory=lambda: WebhookSettings.model_validate({}))
+    reminders: ReminderSettings = Field(default_factory=lambda: ReminderSettings.model_validate({}))
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> ReviewConfig:
+        if self.reminders.backoff_max_s < self.reminders.backoff_base_s:
+            raise ValueError("reminders.backoff_max_s must be >= reminders.backoff_base_s")
+        return self
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and the keys."""
+
+
+def load_config(path: Path) -> ReviewConfig:
+    """Read a YAML (or JSON) config; relative paths are resolved against the file's folder."""
+    from ruamel.yaml import YAML
+
+    try:
+        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except Exception as exc:  # ruamel raises many parser error types
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = path.parent
+    for key in ("db_path", "evidence_dir", "secret_key_file"):
+        if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
+            raw[key] = str(base / raw[key])
+    try:
+        return ReviewConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def read_secret(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    return path.read_text(encoding="utf-8").strip()

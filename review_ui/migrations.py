@@ -1,0 +1,165 @@
+"""The review server's own tables, as the named migration set `review_ui`.
+
+The incident tables (incidents, incident_events, nodes, cameras, dead_letters) belong to the
+uplink ingest; we only add read indexes to them (`ensure_incident_indexes`), idempotently,
+because the ingest may create its tables after our migrations ran.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("review_ui")
+
+
+@migrations()
+def m001_users_sessions(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'inspector', 'viewer')),
+            locale TEXT,
+            active INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            revoked_at TEXT)"""
+    )
+
+
+@migrations()
+def m002_shops(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE shops (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            operator TEXT NOT NULL DEFAULT '',
+            contact TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook', 'mqtt')),
+            target TEXT NOT NULL,
+            locale TEXT NOT NULL DEFAULT 'zh-CN')"""
+    )
+
+
+@migrations()
+def m003_review(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE verdicts (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'rejected')),
+            reason TEXT CHECK (reason IS NULL OR reason IN
+                ('wrong_object', 'permitted', 'not_on_sidewalk', 'detector_error', 'other')),
+            note TEXT NOT NULL DEFAULT '',
+            user TEXT NOT NULL,
+            at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX verdicts_incident ON verdicts(incident_id)")
+    db.execute(
+        """CREATE TABLE workflow (
+            incident_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN
+                ('pending', 'confirmed', 'reminded', 'rectified', 'escalated', 'rejected')),
+            updated_at TEXT NOT NULL,
+            deadline_at TEXT)"""
+    )
+    db.execute("CREATE INDEX workflow_status ON workflow(status)")
+    db.execute("CREATE INDEX workflow_updated ON workflow(updated_at)")
+    db.execute(
+        """CREATE TABLE reminders (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT NOT NULL,
+            shop_id TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook', 'mqtt')),
+            target TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            deadline_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT)"""
+    )
+    db.execute("CREATE INDEX reminders_due ON reminders(status, next_attempt_at)")
+    db.execute("CREATE INDEX reminders_incident ON reminders(incident_id)")
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            who TEXT NOT NULL,
+            what TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            ip TEXT NOT NULL DEFAULT '')"""
+    )
+    db.execute(
+        """CREATE TABLE zone_configs (
+            id INTEGER PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            document TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            published_by TEXT NOT NULL,
+            applied_at TEXT,
+            UNIQUE (node_id, camera_id, version))"""
+    )
+
+
+@migrations()
+def m004_workflow_opened_at(db: sqlite_utils.Database) -> None:
+    """A copy of the incident's opened_at, so a status view sorts on one index (status, opened_at)."""
+    db.execute("ALTER TABLE workflow ADD COLUMN opened_at TEXT")
+    if "incidents" in db.table_names():
+        db.execute(
+            "UPDATE workflow SET opened_at = (SELECT COALESCE(i.opened_at, i.first_seen_at)"
+            " FROM incidents i WHERE i.incident_id = workflow.incident_id)"
+        )
+    db.execute("CREATE INDEX workflow_status_opened ON workflow(status, opened_at)")
+
+
+INCIDENT_INDEXES = {
+    "review_incidents_opened": "incidents(opened_at, incident_id)",
+    "review_incidents_shop": "incidents(shop_id, opened_at)",
+    "review_incidents_camera": "incidents(camera_id, opened_at)",
+    "review_incidents_zone": "incidents(zone_id, opened_at)",
+    "review_events_received": "incident_events(received_at)",
+}
+
+
+def ensure_incident_indexes(db: sqlite_utils.Database) -> None:
+    """Read indexes on the ingest's incidents table; a no-op until that table exists."""
+    tables = set(db.table_names())
+    for name, target in INCIDENT_INDEXES.items():
+        if target.split("(")[0] not in tables:
+            continue
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+
+
+def drop_incident_indexes(db: sqlite_utils.Database) -> None:
+    """For the benchmark's with/without comparison."""
+    for name in INCIDENT_INDEXES:
+        db.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    migrations.apply(db)
+    ensure_incident_indexes(db)

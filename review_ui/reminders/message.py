@@ -1,0 +1,92 @@
+"""What a reminder says: one text per locale, built from the incident and the shop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from review_ui.clock import parse_iso
+
+TEMPLATES = {
+    "zh-CN": {
+        "subject": "整改提醒：{shop_name} 门前存在出店经营（{label}）",
+        "body": (
+            "{shop_name}（{operator}）：\n\n"
+            "经城市管理人员核实，{opened_at} 在贵店门前人行道区域（摄像头 {camera_id}，区域 {zone_id}）"
+            "发现堆放物品（{label}），属于越门经营/出店经营行为。\n"
+            "请于 {deadline} 前完成整改，将物品移回店内。\n\n"
+            "证据图片：{evidence}\n"
+            "事件编号：{incident_id}\n"
+        ),
+    },
+    "en": {
+        "subject": "Rectification reminder: goods outside {shop_name} ({label})",
+        "body": (
+            "Dear {shop_name} ({operator}),\n\n"
+            "An inspector confirmed that on {opened_at} goods ({label}) were placed on the sidewalk "
+            "in front of your shop (camera {camera_id}, zone {zone_id}).\n"
+            "Please move them back inside before {deadline}.\n\n"
+            "Evidence: {evidence}\n"
+            "Incident: {incident_id}\n"
+        ),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ReminderContent:
+    """Everything a channel needs; channels choose what to use (mail attaches the JPEG)."""
+
+    reminder_id: int
+    incident_id: str
+    shop_id: str
+    shop_name: str
+    operator: str
+    locale: str
+    label: str
+    camera_id: str
+    zone_id: str
+    opened_at: str
+    deadline_at: str
+    evidence_url: str
+    evidence_file: Path | None
+
+    def render(self) -> tuple[str, str]:
+        texts = TEMPLATES.get(self.locale, TEMPLATES["zh-CN"])
+        fields = {
+            "shop_name": self.shop_name,
+            "operator": self.operator or self.shop_name,
+            "label": self.label,
+            "camera_id": self.camera_id,
+            "zone_id": self.zone_id,
+            "incident_id": self.incident_id,
+            "opened_at": _local_minute(self.opened_at),
+            "deadline": _local_minute(self.deadline_at),
+            "evidence": self.evidence_url,
+        }
+        return texts["subject"].format(**fields), texts["body"].format(**fields)
+
+    def as_json(self) -> dict[str, object]:
+        subject, body = self.render()
+        return {
+            "type": "curbwatch.reminder/1",
+            "reminder_id": self.reminder_id,
+            "incident_id": self.incident_id,
+            "shop": {"id": self.shop_id, "name": self.shop_name},
+            "label": self.label,
+            "camera_id": self.camera_id,
+            "zone_id": self.zone_id,
+            "opened_at": self.opened_at,
+            "deadline_at": self.deadline_at,
+            "evidence_url": self.evidence_url,
+            "locale": self.locale,
+            "subject": subject,
+            "text": body,
+        }
+
+
+def _local_minute(stamp: str) -> str:
+    try:
+        return parse_iso(stamp).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return stamp

@@ -1,0 +1,55 @@
+// Queue: keyboard shortcuts and live update by polling a cheap change token.
+(function () {
+  "use strict";
+  const box = document.getElementById("queue");
+  if (!box) return;
+  let selected = 0;
+  let token = box.dataset.token;
+
+  function rows() { return Array.from(box.querySelectorAll("tr[data-incident]")); }
+  function mark() {
+    const all = rows();
+    if (selected >= all.length) selected = Math.max(0, all.length - 1);
+    all.forEach((row, i) => row.classList.toggle("selected", i === selected));
+    if (all[selected]) all[selected].scrollIntoView({ block: "nearest" });
+  }
+  async function refresh() {
+    const url = new URL(window.location.href);
+    url.searchParams.set("partial", "1");
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.ok) { box.innerHTML = await response.text(); mark(); }
+  }
+  async function poll() {
+    try {
+      const response = await fetch("/api/v1/changes", { credentials: "same-origin" });
+      if (response.ok) {
+        const body = await response.json();
+        if (body.token !== token) { token = body.token; box.dataset.token = token; await refresh(); }
+      }
+    } catch (e) { /* offline for a moment: try again next tick */ }
+    window.setTimeout(poll, 2000);
+  }
+  async function confirmSelected() {
+    const row = rows()[selected];
+    if (!row || box.dataset.canReview !== "1" || row.dataset.status !== "pending") return;
+    const response = await fetch("/api/v1/incidents/" + encodeURIComponent(row.dataset.incident) + "/verdict", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": box.dataset.csrf },
+      body: JSON.stringify({ verdict: "confirmed", note: "" }),
+    });
+    if (response.ok) await refresh();
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const row = rows()[selected];
+    if (event.key === "j") { selected = Math.min(selected + 1, rows().length - 1); mark(); }
+    else if (event.key === "k") { selected = Math.max(selected - 1, 0); mark(); }
+    else if (event.key === "Enter" && row) { window.location = "/incidents/" + encodeURIComponent(row.dataset.incident); }
+    else if (event.key === "c") { confirmSelected(); }
+    else if (event.key === "r" && row) { window.location = "/incidents/" + encodeURIComponent(row.dataset.incident) + "#reject-form"; }
+    else return;
+    event.preventDefault();
+  });
+  mark();
+  window.setTimeout(poll, 2000);
+})();

@@ -1,0 +1,185 @@
+"""JSON API under /api/v1: session cookie + X-CSRF-Token header, or `Authorization: Bearer`."""
+
+# No `from __future__ import annotations`: FastAPI must see the local Annotated aliases.
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from review_ui import queries
+from review_ui.auth import Principal, Role
+from review_ui.review import RejectReason, ReviewError, Verdict
+from review_ui.shops import ShopError, ShopIn
+from review_ui.web.context import AppContext
+from review_ui.web.security import client_ip, requirer
+from review_ui.zone_configs import ZoneDocumentInvalid
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    verdict: Verdict
+    reason: RejectReason | None = Field(None, description="required when rejecting")
+    note: str = Field("", max_length=2000)
+
+
+class VerdictOut(BaseModel):
+    incident_id: str
+    status: str
+    reminder_ids: list[int]
+
+
+class ZoneDocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: str = Field(max_length=256 * 1024, description="zone file text (YAML or JSON)")
+
+
+class ZoneSaved(BaseModel):
+    node_id: str
+    camera_id: str
+    version: int
+    published: bool
+    publish_error: str | None
+
+
+class Changes(BaseModel):
+    token: str
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(prefix="/api/v1", tags=["review"])
+    require = requirer(ctx)
+    Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+    Inspector = Annotated[Principal, Depends(require(Role.INSPECTOR))]
+    Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+    Id = Annotated[str, Query(max_length=64)]
+
+    @r.get("/incidents")
+    def list_incidents(
+        _user: Viewer,
+        camera: Id = "",
+        zone: Id = "",
+        shop: Id = "",
+        status: Annotated[
+            str, Query(pattern="^(|pending|confirmed|reminded|rectified|escalated|rejected)$")
+        ] = "pending",
+        date_from: Annotated[str, Query(alias="from", pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+        date_to: Annotated[str, Query(alias="to", pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+        page: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        flt = queries.QueueFilter(camera, zone, shop, status, date_from, date_to, page)
+        result = queries.queue(ctx.store.read(), flt)
+        return {
+            "incidents": result.rows,
+            "counts": result.counts,
+            "total": result.total,
+            "page": result.page,
+            "has_more": result.has_more,
+        }
+
+    @r.get("/incidents/{incident_id}")
+    def get_incident(incident_id: str, _user: Viewer) -> dict[str, Any]:
+        db = ctx.store.read()
+        row = queries.incident(db, incident_id)
+        if row is None:
+            raise HTTPException(404, "no such incident")
+        return {
+            "incident": row,
+            "events": queries.events(db, incident_id),
+            "verdicts": queries.verdicts(db, incident_id),
+            "reminders": queries.reminders_for(db, incident_id),
+        }
+
+    @r.post("/incidents/{incident_id}/verdict")
+    def post_verdict(request: Request, incident_id: str, body: VerdictIn, user: Inspector) -> VerdictOut:
+        try:
+            result = ctx.reviewer.give_verdict(
+                incident_id,
+                body.verdict,
+                body.reason if body.verdict is Verdict.REJECTED else None,
+                body.note,
+                user.username,
+                client_ip(request),
+            )
+        except ReviewError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        ctx.wake_worker()
+        return VerdictOut(
+            incident_id=result.incident_id, status=result.status, reminder_ids=result.reminder_ids
+        )
+
+    @r.get("/changes")
+    def changes(_user: Viewer) -> Changes:
+        """A cheap token that changes whenever the queue may have; the queue page polls it."""
+        return Changes(token=queries.change_token(ctx.store.read()))
+
+    @r.get("/shops")
+    def list_shops(_user: Viewer) -> list[dict[str, Any]]:
+        return ctx.shops.all()
+
+    @r.get("/shops/{shop_id}")
+    def get_shop(shop_id: str, _user: Viewer) -> dict[str, Any]:
+        shop = ctx.shops.get(shop_id)
+        if shop is None:
+            raise HTTPException(404, "no such shop")
+        return shop
+
+    @r.post("/shops", status_code=201)
+    def create_shop(request: Request, shop: ShopIn, user: Admin) -> dict[str, Any]:
+        try:
+            ctx.shops.create(shop, user.username, client_ip(request))
+        except ShopError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        return shop.model_dump()
+
+    @r.put("/shops/{shop_id}")
+    def update_shop(request: Request, shop_id: str, shop: ShopIn, user: Admin) -> dict[str, Any]:
+        try:
+            ctx.shops.update(shop_id, shop, user.username, client_ip(request))
+        except ShopError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        return shop.model_dump()
+
+    @r.delete("/shops/{shop_id}", status_code=204)
+    def delete_shop(request: Request, shop_id: str, user: Admin) -> Response:
+        try:
+            ctx.shops.delete(shop_id, user.username, client_ip(request))
+        except ShopError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        return Response(status_code=204)
+
+    @r.get("/zones/{node_id}/{camera_id}")
+    def get_zones(node_id: str, camera_id: str, _user: Viewer) -> dict[str, Any]:
+        latest = ctx.zones.latest(node_id, camera_id)
+        if latest is None:
+            raise HTTPException(404, "no zones stored for this camera")
+        return latest
+
+    @r.put("/zones/{node_id}/{camera_id}")
+    def put_zones(
+        request: Request, node_id: str, camera_id: str, user: Admin, body: Annotated[ZoneDocumentIn, Body()]
+    ) -> ZoneSaved:
+        try:
+            saved = ctx.zones.save(node_id, camera_id, body.document, user.username, client_ip(request))
+        except ZoneDocumentInvalid as exc:
+            raise HTTPException(422, {"problems": exc.problems}) from exc
+        return ZoneSaved(
+            node_id=saved.node_id,
+            camera_id=saved.camera_id,
+            version=saved.version,
+            published=saved.published,
+            publish_error=saved.publish_error,
+        )
+
+    @r.get("/zones/{node_id}/{camera_id}/status")
+    def zone_status(node_id: str, camera_id: str, _user: Viewer) -> dict[str, Any]:
+        latest = ctx.zones.latest(node_id, camera_id)
+        if latest is None:
+            raise HTTPException(404, "no zones stored for this camera")
+        return {
+            "version": latest["version"],
+            "applied": latest["applied"],
+            "node_config_version": latest["config_version"],
+        }
+
+    return r

@@ -1,0 +1,171 @@
+"""The inspector's pages: queue, incident, verdict forms, evidence and snapshot images."""
+
+# No `from __future__ import annotations`: FastAPI must see the local Annotated aliases.
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from review_ui import queries
+from review_ui.auth import Principal, Role
+from review_ui.review import RejectReason, ReviewError, Verdict
+from review_ui.web.context import AppContext
+from review_ui.web.render import render
+from review_ui.web.security import client_ip, requirer
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def queue_filter(request: Request) -> queries.QueueFilter:
+    q = request.query_params
+
+    def text(name: str) -> str:
+        return q.get(name, "")[:64]
+
+    status = q.get("status", "pending")
+    page = q.get("page", "0")
+    return queries.QueueFilter(
+        camera_id=text("camera"),
+        zone_id=text("zone"),
+        shop_id=text("shop"),
+        status=status if status in (*queries.STATUSES, "") else "pending",
+        date_from=text("from") if DATE.match(text("from")) else "",
+        date_to=text("to") if DATE.match(text("to")) else "",
+        page=int(page) if page.isdigit() and len(page) < 7 else 0,
+    )
+
+
+def safe_file(root: Path, relative: str | None) -> Path | None:
+    """A stored relative path, resolved, and only if it stays inside `root` and exists."""
+    if not relative:
+        return None
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
+
+
+def router(ctx: AppContext) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+    require = requirer(ctx)
+    Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+    Inspector = Annotated[Principal, Depends(require(Role.INSPECTOR))]
+
+    @r.get("/queue")
+    def queue_page(request: Request, user: Viewer) -> Response:
+        flt = queue_filter(request)
+        db = ctx.store.read()
+        page = queries.queue(db, flt)
+        template = "queue_rows.html" if request.query_params.get("partial") == "1" else "queue.html"
+        return render(
+            ctx,
+            request,
+            template,
+            user,
+            page=page,
+            flt=flt,
+            statuses=queries.STATUSES,
+            options=queries.filter_options(db),
+            change_token=queries.change_token(db),
+        )
+
+    @r.get("/incidents/{incident_id}")
+    def incident_page(request: Request, incident_id: str, user: Viewer) -> Response:
+        db = ctx.store.read()
+        row = queries.incident(db, incident_id)
+        if row is None:
+            return render(ctx, request, "error.html", user, status_code=404, message="not_found")
+        zone_doc = ctx.zones.latest(row["node_id"], row["camera_id"])
+        return render(
+            ctx,
+            request,
+            "incident.html",
+            user,
+            incident=row,
+            events=queries.events(db, incident_id),
+            verdicts=queries.verdicts(db, incident_id),
+            reminders=queries.reminders_for(db, incident_id),
+            history=queries.shop_history(db, row["shop_id"]),
+            shop=ctx.shops.get(row["shop_id"]),
+            reasons=[reason.value for reason in RejectReason],
+            has_evidence=safe_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
+            zone_polygons=_zone_polygons(zone_doc["document"] if zone_doc else None, row["zone_id"]),
+        )
+
+    @r.post("/incidents/{incident_id}/verdict")
+    def verdict_form(
+        request: Request,
+        incident_id: str,
+        user: Inspector,
+        verdict: Annotated[Verdict, Form()],
+        reason: Annotated[RejectReason | None, Form()] = None,
+        note: Annotated[str, Form(max_length=2000)] = "",
+        next: Annotated[str, Form(max_length=20)] = "incident",
+    ) -> Response:
+        try:
+            ctx.reviewer.give_verdict(
+                incident_id,
+                verdict,
+                reason if verdict is Verdict.REJECTED else None,
+                note,
+                user.username,
+                client_ip(request),
+            )
+        except ReviewError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        ctx.wake_worker()
+        if next == "queue":
+            return RedirectResponse("/queue", status_code=303)
+        return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
+
+    @r.get("/evidence/{incident_id}")
+    def evidence(incident_id: str, _user: Viewer) -> Response:
+        row = (
+            ctx.store.read()
+            .execute("SELECT evidence_path FROM incidents WHERE incident_id = ?", [incident_id])
+            .fetchone()
+        )
+        path = safe_file(ctx.evidence_dir, row[0] if row else None)
+        if path is None:
+            raise HTTPException(404, "no evidence")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @r.get("/snapshots/{node_id}/{camera_id}")
+    def snapshot(node_id: str, camera_id: str, _user: Viewer) -> Response:
+        row = (
+            ctx.store.read()
+            .execute(
+                "SELECT snapshot_path FROM cameras WHERE node_id = ? AND camera_id = ?", [node_id, camera_id]
+            )
+            .fetchone()
+        )
+        path = safe_file(ctx.evidence_dir, row[0] if row else None)
+        if path is None:
+            raise HTTPException(404, "no snapshot")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-cache"})
+
+    return r
+
+
+def _zone_polygons(document: str | None, zone_id: str) -> list[dict[str, object]]:
+    """Polygons of the camera's zones (the incident's one first) for drawing over the evidence."""
+    if not document:
+        return []
+    from zones.loader import ZoneFileError, parse_zone_document
+
+    try:
+        zone_file = parse_zone_document(document, "stored")
+    except ZoneFileError:
+        return []
+    shapes = [
+        {
+            "id": z.id,
+            "kind": str(z.kind),
+            "hit": z.id == zone_id,
+            "points": " ".join(f"{x * 1000:.1f},{y * 1000:.1f}" for x, y in z.polygon),
+        }
+        for z in zone_file.zones
+    ]
+    return sorted(shapes, key=lambda s: not s["hit"])

@@ -1,0 +1,197 @@
+"""Config sync over a real Mosquitto: valid zones applied live, invalid ones rejected, last good persisted."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edge.config_sync import ConfigSync
+from edge.metrics import NodeMetrics
+from edge.status import health_probe
+from tests.support.broker import MosquittoBroker
+from uplink.config_publish import publish_config
+from uplink.messages import ConfigMessage
+from uplink.publisher import Publisher
+from uplink.settings import MqttSettings
+from uplink.topics import Topics
+from zones.schema import ZoneFile
+
+NODE = "node-7"
+ZONES = """\
+camera_id: {camera}
+zones:
+  - id: {zone}
+    kind: monitored
+    polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 0.9], [0.1, 0.9]]
+    shop: {{id: shop-1, name: 示例商店}}
+"""
+BAD_POLYGON = "[[0.1, 0.5], [0.9, 0.5], [0.9, 0.5], [0.1, 0.5]]"
+
+
+class RecordingCamera:
+    """A ZoneTarget that remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[ZoneFile, int | None]] = []
+
+    def replace_zones(self, zone_file: ZoneFile, version: int | None) -> None:
+        self.applied.append((zone_file, version))
+
+
+def _message(version: int, **cameras: str) -> ConfigMessage:
+    return ConfigMessage(
+        node_id=NODE, version=version, issued_at=datetime(2024, 5, 4, tzinfo=UTC), cameras=cameras
+    )
+
+
+def _zones(camera: str, zone: str) -> str:
+    return ZONES.format(camera=camera, zone=zone)
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def _settings(broker: MosquittoBroker, client_id: str) -> MqttSettings:
+    return MqttSettings.model_validate({"host": broker.host, "port": broker.port, "client_id": client_id})
+
+
+class HealthWatcher:
+    """Subscribes to the node's retained health topic and keeps the latest payload."""
+
+    def __init__(self, broker: MosquittoBroker) -> None:
+        self.latest: dict[str, object] | None = None
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="health-watcher")
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(Topics().node_health(NODE), qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.latest = json.loads(message.payload)
+
+    def config_version(self) -> object:
+        with self._lock:
+            return None if self.latest is None else self.latest.get("config_version")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def watcher(own_broker: MosquittoBroker) -> Iterator[HealthWatcher]:
+    health = HealthWatcher(own_broker)
+    yield health
+    health.close()
+
+
+def _start_node(
+    broker: MosquittoBroker, tmp_path: Path, cameras: dict[str, RecordingCamera]
+) -> tuple[ConfigSync, Publisher, NodeMetrics]:
+    metrics = NodeMetrics()
+    sync = ConfigSync(NODE, cameras, tmp_path / "applied-config.json", metrics=metrics)
+    sync.load_cached()
+    publisher = Publisher(
+        _settings(broker, NODE),
+        tmp_path / "edge.sqlite",
+        health_interval_s=0.2,
+        health_probe=health_probe(sync, "test"),
+        on_config=sync.on_config,
+    )
+    publisher.start()
+    assert publisher.wait_connected(10)
+    return sync, publisher, metrics
+
+
+def test_valid_config_applied_reported_and_persisted(
+    own_broker: MosquittoBroker, tmp_path: Path, watcher: HealthWatcher
+) -> None:
+    cam1, cam2 = RecordingCamera(), RecordingCamera()
+    sync, publisher, metrics = _start_node(own_broker, tmp_path, {"cam-01": cam1, "cam-02": cam2})
+    try:
+        assert sync.applied_version is None
+        publish_config(
+            _settings(own_broker, "review"), NODE, _message(3, **{"cam-01": _zones("cam-01", "door-a")})
+        )
+        _wait(lambda: sync.applied_version == 3)
+        assert [(zf.zones[0].id, version) for zf, version in cam1.applied] == [("door-a", 3)]
+        assert cam1.applied[0][0].zones[0].shop is not None
+        assert cam2.applied == []  # not in the message: keeps its zones
+        _wait(lambda: watcher.config_version() == 3)  # health on the broker reports it
+        assert metrics.registry.get_sample_value("curbwatch_config_version") == 3
+        cached = ConfigMessage.model_validate_json((tmp_path / "applied-config.json").read_bytes())
+        assert cached.version == 3
+    finally:
+        publisher.stop(2.0)
+
+
+def test_invalid_config_rejected_and_last_good_kept_across_restart(
+    own_broker: MosquittoBroker, tmp_path: Path, watcher: HealthWatcher
+) -> None:
+    cam = RecordingCamera()
+    sync, publisher, metrics = _start_node(own_broker, tmp_path, {"cam-01": cam})
+    review = _settings(own_broker, "review")
+    try:
+        publish_config(review, NODE, _message(1, **{"cam-01": _zones("cam-01", "door-a")}))
+        _wait(lambda: sync.applied_version == 1)
+        bad = _zones("cam-01", "door-b").replace(
+            "[[0.1, 0.5], [0.9, 0.5], [0.9, 0.9], [0.1, 0.9]]", BAD_POLYGON
+        )
+        publish_config(review, NODE, _message(2, **{"cam-01": bad}))
+        _wait(lambda: sync.status().rejected is not None)
+        status = sync.status()
+        assert status.applied_version == 1
+        assert status.rejected is not None and status.rejected.version == 2
+        assert status.rejected.problems[0].startswith("config v2 cameras[cam-01]:5: zones[0].polygon: ")
+        assert len(cam.applied) == 1  # the camera never saw version 2
+        assert metrics.registry.get_sample_value("curbwatch_config_rejected_total") == 1
+        time.sleep(0.5)
+        assert watcher.config_version() == 1
+        # A document for the wrong camera is rejected too, whatever the other cameras say.
+        publish_config(review, NODE, _message(4, **{"cam-01": _zones("cam-09", "door-c")}))
+        _wait(lambda: sync.status().rejected is not None and sync.status().rejected.version == 4)  # type: ignore[union-attr]
+        assert "camera_id: is 'cam-09', expected 'cam-01'" in sync.status().rejected.problems[0]  # type: ignore[union-attr]
+    finally:
+        publisher.stop(2.0)
+
+    # Restart with the broker down: the persisted last good config (version 1) is used.
+    own_broker.stop()
+    restarted = RecordingCamera()
+    sync = ConfigSync(NODE, {"cam-01": restarted}, tmp_path / "applied-config.json")
+    assert sync.load_cached()
+    assert sync.applied_version == 1
+    assert [(zf.zones[0].id, version) for zf, version in restarted.applied] == [("door-a", 1)]
+
+
+def test_redelivered_or_older_versions_are_ignored(tmp_path: Path) -> None:
+    cam = RecordingCamera()
+    sync = ConfigSync(NODE, {"cam-01": cam}, tmp_path / "applied-config.json")
+    sync.on_config(_message(5, **{"cam-01": _zones("cam-01", "door-a")}))
+    sync.on_config(_message(5, **{"cam-01": _zones("cam-01", "door-a")}))  # retained, on reconnect
+    sync.on_config(_message(4, **{"cam-01": _zones("cam-01", "door-old")}))
+    sync.on_config(_message(6, **{"cam-01": _zones("cam-01", "door-b"), "cam-99": "not: a zone file"}))
+    assert [(zf.zones[0].id, version) for zf, version in cam.applied] == [("door-a", 5), ("door-b", 6)]
+    assert sync.status().rejected is None
+
+
+def test_corrupt_cache_falls_back_to_local_zones(tmp_path: Path) -> None:
+    cache = tmp_path / "applied-config.json"
+    cache.write_text('{"schema": "curbwatch.config/1", "version": ')
+    cam = RecordingCamera()
+    sync = ConfigSync(NODE, {"cam-01": cam}, cache)
+    assert not sync.load_cached()
+    assert sync.applied_version is None and cam.applied == []

@@ -1,0 +1,109 @@
+"""Fixtures: a real review database (the ingest's schema + ours), the app over in-process ASGI."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from review_ui.auth import Role
+from review_ui.clock import ManualClock
+from review_ui.config import ReviewConfig
+from review_ui.service import ReviewServer
+from tests.review_ui.support import PASSWORD, T0, incident_topic, login, payload
+from uplink.ingest import Ingest
+from uplink.messages import IncidentMessage
+from uplink.review_db import open_review_database
+
+
+def make_config(tmp_path: Path, **overrides: object) -> ReviewConfig:
+    secret = tmp_path / "secret.key"
+    if not secret.exists():
+        secret.write_text(secrets.token_hex(32))
+    values: dict[str, object] = {
+        "db_path": tmp_path / "review.db",
+        "evidence_dir": tmp_path / "evidence",
+        "secret_key_file": secret,
+        "public_base_url": "https://review.example",
+        "reminders": {"backoff_base_s": 5, "backoff_max_s": 60, "max_attempts": 3, "poll_s": 0.2},
+    }
+    values.update(overrides)
+    return ReviewConfig.model_validate(values)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> ReviewConfig:
+    return make_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with admin, inspector and viewer: argon2 hashing once per session."""
+    folder = tmp_path_factory.mktemp("template")
+    built = ReviewServer(make_config(folder), clock=ManualClock(T0))
+    for name, role in (("admin", Role.ADMIN), ("inspector", Role.INSPECTOR), ("viewer", Role.VIEWER)):
+        built.accounts.create_user(name, PASSWORD, role, "test")
+    built.store.close()
+    return folder / "review.db"
+
+
+@pytest.fixture
+def server(config: ReviewConfig, clock: ManualClock, users_db: Path) -> Iterator[ReviewServer]:
+    """Built, background threads not started: tests drive the dispatcher and checker by hand."""
+    shutil.copyfile(users_db, config.db_path)
+    built = ReviewServer(config, clock=clock)
+    yield built
+    built.store.close()
+
+
+@pytest.fixture
+def client(server: ReviewServer) -> Iterator[TestClient]:
+    with TestClient(server.app, base_url="https://testserver") as http:
+        yield http
+
+
+class Feed:
+    """The uplink ingest's own insert path, on its own connection, as in production."""
+
+    def __init__(self, config: ReviewConfig) -> None:
+        self.db = open_review_database(config.db_path)
+        self.ingest = Ingest(self.db, config.evidence_dir)
+
+    def send(self, message: IncidentMessage) -> str:
+        outcome = self.ingest.handle(incident_topic(message.camera_id), payload(message))
+        assert outcome.kind.value in ("stored", "late"), outcome
+        return str(message.incident_id)
+
+    def raw(self, topic: str, body: bytes) -> None:
+        self.ingest.handle(topic, body)
+
+
+@pytest.fixture
+def feed(server: ReviewServer, config: ReviewConfig) -> Iterator[Feed]:
+    fed = Feed(config)
+    yield fed
+    fed.db.close()
+
+
+@pytest.fixture
+def as_admin(client: TestClient) -> str:
+    return login(client, "admin")
+
+
+@pytest.fixture
+def as_inspector(client: TestClient) -> str:
+    return login(client, "inspector")
+
+
+@pytest.fixture
+def as_viewer(client: TestClient) -> str:
+    return login(client, "viewer")

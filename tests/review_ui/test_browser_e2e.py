@@ -1,0 +1,138 @@
+"""End to end in real Chromium: MQTT incident -> live queue -> confirm -> SMTP; zone editor -> config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from review_ui.service import ReviewServer
+from tests.conftest import ROOT
+from tests.review_ui.conftest import make_config
+from tests.review_ui.mqtt_support import EdgeLike
+from tests.review_ui.support import CAMERA, NODE, PASSWORD, PREFIX, T0, incident_message, jpeg, wait_until
+from tests.review_ui.test_reminders import Inbox
+from tests.support.broker import MosquittoBroker, free_port
+from uplink.messages import ConfigMessage, NodeHealth, to_json
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def stack(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[tuple[ReviewServer, Inbox]]:
+    inbox = Inbox()
+    smtp_port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    port = free_port()
+    config = make_config(
+        tmp_path,
+        port=port,
+        public_base_url=f"http://127.0.0.1:{port}",
+        secure_cookies=False,
+        mqtt={"host": broker.host, "port": broker.port, "client_id": "review-e2e"},
+        smtp={"host": "127.0.0.1", "port": smtp_port},
+    )
+    shutil.copyfile(users_db, config.db_path)
+    server = ReviewServer(config)
+    with server.running():
+        assert server.ingest is not None and server.ingest.wait_subscribed(10)
+        yield server, inbox
+    smtp.stop()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: MosquittoBroker) -> None:
+    server, inbox = stack
+    base = server.config.public_base_url
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    edge = EdgeLike(broker, "edge-e2e")
+    edge.publish(f"{PREFIX}/{NODE}/{CAMERA}/snapshot", jpeg(640, 360, seed=7), retain=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/queue")
+        assert "/login" in page.url
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(f"{base}/queue")
+
+        # register the shop through the admin form
+        page.goto(f"{base}/shops")
+        page.fill("#shop-form input[name=id]", "shop-12")
+        page.fill("#shop-form input[name=name]", "东街12号便利店")
+        page.select_option("#shop-form select[name=channel]", "email")
+        page.fill("#shop-form input[name=target]", "owner@shop.example")
+        page.click("#shop-form button[type=submit]")
+        page.wait_for_selector("text=owner@shop.example")
+
+        page.goto(f"{base}/queue")
+        page.wait_for_selector("text=暂无待审事件")
+        message = incident_message()
+        iid = str(message.incident_id)
+        edge.publish(f"{PREFIX}/{NODE}/{CAMERA}/incident", to_json(message))
+        row = page.wait_for_selector(f"tr[data-incident='{iid}']", timeout=15_000)  # arrives without reload
+        assert row is not None
+        page.screenshot(path=str(SHOTS / "queue-live.png"), full_page=True)
+        page.keyboard.press("c")
+        page.wait_for_selector(f"tr[data-incident='{iid}']", state="detached", timeout=10_000)
+        wait_until(lambda: inbox.messages, 15, "the reminder mail")
+        assert inbox.messages[0]["To"] == "owner@shop.example"
+        page.goto(f"{base}/incidents/{iid}")
+        page.wait_for_selector("text=已发送", timeout=10_000)
+        page.screenshot(path=str(SHOTS / "incident-reminded.png"), full_page=True)
+
+        # zone editor: click four corners on the snapshot, fill the shop, save
+        page.goto(f"{base}/zones/{NODE}/{CAMERA}")
+        page.wait_for_selector("#snapshot")
+        svg = page.locator("#zone-svg")
+        box = svg.bounding_box()
+        assert box is not None
+        for fx, fy in ((0.1, 0.55), (0.9, 0.55), (0.95, 0.95), (0.05, 0.95)):
+            page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        assert page.locator("circle.handle").count() == 4
+        # drag the first point a little, delete the last one with a right-click, add it again
+        page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.55 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.12 * box["width"], box["y"] + 0.5 * box["height"], steps=4)
+        page.mouse.up()
+        page.locator("circle.handle").nth(3).click(button="right")
+        assert page.locator("circle.handle").count() == 3
+        page.mouse.click(box["x"] + 0.05 * box["width"], box["y"] + 0.95 * box["height"])
+        page.fill("[data-field=id]", "door-12-sidewalk")
+        page.fill("[data-field=shop_id]", "shop-12")
+        page.fill("[data-field=shop_name]", "东街12号便利店")
+        config_watch = EdgeLike(broker, "edge-e2e-config", subscribe=f"{PREFIX}/{NODE}/config")
+        page.click("#save-zones")
+        page.wait_for_selector("#version", timeout=10_000)
+        assert page.inner_text("#version") == "1"
+        config = ConfigMessage.model_validate_json(config_watch.next().payload)
+        zone = json.loads(config.cameras[CAMERA])["zones"][0]
+        assert zone["id"] == "door-12-sidewalk" and len(zone["polygon"]) == 4
+        assert zone["polygon"][0][1] == pytest.approx(0.5, abs=0.02)
+        page.screenshot(path=str(SHOTS / "zone-editor-saved.png"), full_page=True)
+        health = NodeHealth(
+            node_id=NODE, at=T0 + timedelta(seconds=1), uptime_s=1, outbox_backlog=0, config_version=1
+        )
+        edge.publish(f"{PREFIX}/{NODE}/health", to_json(health), retain=True)
+        page.wait_for_selector("#applied.applied", timeout=15_000)
+        page.screenshot(path=str(SHOTS / "zone-editor-applied.png"), full_page=True)
+        browser.close()
+    config_watch.close()
+    edge.close()

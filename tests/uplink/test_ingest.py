@@ -1,0 +1,271 @@
+"""The ingest rules, without a broker: dedup, forward-only state, dead letters, files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from tests.uplink.helpers import CAMERA, NODE, T0, incident
+from uplink.ingest import Ingest, OutcomeKind
+from uplink.messages import (
+    CameraState,
+    CameraStatus,
+    Evidence,
+    IncidentEventKind,
+    NodeHealth,
+    to_json,
+)
+from uplink.review_db import open_review_database
+from uplink.topics import Topics
+
+T = Topics()
+INCIDENT_TOPIC = T.incident(NODE, CAMERA)
+OPENED, UPDATED, CLEARED = IncidentEventKind.OPENED, IncidentEventKind.UPDATED, IncidentEventKind.CLEARED
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite_utils.Database:
+    return open_review_database(tmp_path / "review.db")
+
+
+@pytest.fixture
+def ingest(db: sqlite_utils.Database, tmp_path: Path) -> Ingest:
+    return Ingest(db, tmp_path / "evidence", max_payload_bytes=64 * 1024)
+
+
+def row(db: sqlite_utils.Database, incident_id: uuid.UUID) -> dict[str, Any]:
+    return dict(db.table("incidents").get(str(incident_id)))
+
+
+def seqs(db: sqlite_utils.Database, incident_id: uuid.UUID) -> list[int]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT seq FROM incident_events WHERE incident_id = ? ORDER BY seq", [str(incident_id)]
+        )
+    ]
+
+
+def test_lifecycle_in_order(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    iid = uuid.uuid4()
+    for seq, event in enumerate([OPENED, UPDATED, CLEARED]):
+        assert ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, seq, event))).kind is OutcomeKind.STORED
+    stored = row(db, iid)
+    assert stored["state"] == "cleared" and stored["last_seq"] == 2
+    assert stored["opened_at"] == "2026-05-01T02:01:00.000000Z"
+    assert stored["cleared_at"] == "2026-05-01T02:02:00.000000Z"
+    assert stored["first_seen_at"] == "2026-05-01T02:00:00.000000Z"
+    assert json.loads(stored["bbox"]) == [0.1, 0.5, 0.3, 0.9]
+    assert (stored["shop_id"], stored["shop_name"], stored["zone_id"]) == (
+        "shop-12",
+        "东街12号",
+        "door-12-sidewalk",
+    )
+    assert seqs(db, iid) == [0, 1, 2]
+
+
+def test_replayed_event_is_stored_once(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    iid = uuid.uuid4()
+    payload = to_json(incident(iid, 0, OPENED))
+    assert ingest.handle(INCIDENT_TOPIC, payload).kind is OutcomeKind.STORED
+    assert ingest.handle(INCIDENT_TOPIC, payload).kind is OutcomeKind.DUPLICATE
+    assert seqs(db, iid) == [0]
+    assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 1
+
+
+def test_out_of_order_never_moves_backwards(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    iid = uuid.uuid4()
+    assert (
+        ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 2, CLEARED, label="table"))).kind
+        is OutcomeKind.STORED
+    )
+    late_update = to_json(incident(iid, 1, UPDATED, label="chair"))
+    assert ingest.handle(INCIDENT_TOPIC, late_update).kind is OutcomeKind.LATE
+    late_open = to_json(incident(iid, 0, OPENED, label="chair"))
+    assert ingest.handle(INCIDENT_TOPIC, late_open).kind is OutcomeKind.LATE
+    stored = row(db, iid)
+    assert stored["state"] == "cleared", "a late 'opened' reopened a cleared incident"
+    assert stored["last_seq"] == 2 and stored["label"] == "table"
+    assert stored["opened_at"] == "2026-05-01T02:01:00.000000Z", (
+        "the late opened still records when it opened"
+    )
+    assert seqs(db, iid) == [0, 1, 2]
+
+
+def test_update_after_clear_keeps_cleared(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    iid = uuid.uuid4()
+    ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 1, CLEARED)))
+    ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 2, UPDATED)))
+    assert row(db, iid)["state"] == "cleared" and row(db, iid)["last_seq"] == 2
+
+
+def test_evidence_is_written_by_seq_and_left_out_of_the_event_payload(
+    ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    iid = uuid.uuid4()
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 10
+    ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 0, OPENED, evidence=Evidence.from_jpeg(jpeg))))
+    ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 1, UPDATED)))  # no new evidence: keep the old
+    stored = row(db, iid)
+    assert stored["evidence_path"] == f"{iid}/0.jpg"
+    written = (tmp_path / "evidence" / stored["evidence_path"]).read_bytes()
+    assert hashlib.sha256(written).hexdigest() == hashlib.sha256(jpeg).hexdigest()
+    payload = json.loads(db.execute("SELECT payload FROM incident_events WHERE seq = 0").fetchone()[0])
+    assert "evidence" not in payload and payload["seq"] == 0
+
+
+def test_node_status_health_camera_and_snapshot(
+    ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    assert ingest.handle(T.node_status(NODE), b"online").kind is OutcomeKind.UPDATED
+    health = NodeHealth(node_id=NODE, at=T0, uptime_s=5.0, outbox_backlog=3, config_version=7)
+    assert ingest.handle(T.node_health(NODE), to_json(health)).kind is OutcomeKind.UPDATED
+    node = dict(db.table("nodes").get(NODE))
+    assert node["status"] == "online" and node["config_version"] == 7
+    assert json.loads(node["health"])["outbox_backlog"] == 3
+    status = CameraStatus(
+        node_id=NODE, camera_id=CAMERA, state=CameraState.RECONNECTING, at=T0, last_frame_at=T0
+    )
+    assert ingest.handle(T.camera_status(NODE, CAMERA), to_json(status)).kind is OutcomeKind.UPDATED
+    jpeg = b"\xff\xd8\xff\xdbsnapshot"
+    assert ingest.handle(T.snapshot(NODE, CAMERA), jpeg).kind is OutcomeKind.UPDATED
+    camera = dict(db.table("cameras").get((NODE, CAMERA)))
+    assert camera["state"] == "reconnecting" and camera["last_frame_at"] == "2026-05-01T02:00:00.000000Z"
+    assert (tmp_path / "evidence" / camera["snapshot_path"]).read_bytes() == jpeg
+    assert ingest.handle(T.node_status(NODE), b"offline").kind is OutcomeKind.UPDATED
+    assert dict(db.table("nodes").get(NODE))["config_version"] == 7, "a status must not erase health"
+
+
+def _good() -> bytes:
+    return to_json(incident(uuid.UUID(int=1), 0, OPENED))
+
+
+def _edit(**changes: Any) -> bytes:
+    document = json.loads(_good())
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+BAD_INPUT = [
+    ("truncated JSON", INCIDENT_TOPIC, _good()[:-7], "not JSON"),
+    ("not UTF-8", INCIDENT_TOPIC, b"\xff\xfe{}", "not JSON"),
+    ("JSON array", INCIDENT_TOPIC, b"[1, 2]", "expected a JSON object"),
+    ("wrong types", INCIDENT_TOPIC, _edit(seq="0", confidence="high"), "invalid IncidentMessage: seq"),
+    ("missing schema", INCIDENT_TOPIC, _edit(schema=None), "unknown schema"),
+    ("unknown schema version", INCIDENT_TOPIC, _edit(schema="curbwatch.incident/2"), "unknown schema"),
+    ("huge payload", INCIDENT_TOPIC, b"{" + b" " * (65 * 1024) + b"}", "exceeds the limit"),
+    ("node mismatch", T.incident("node-b", CAMERA), _good(), "does not match 'node-b'"),
+    ("camera mismatch", T.incident(NODE, "cam-99"), _good(), "does not match 'cam-99'"),
+    ("unknown topic", "curbwatch/v1/node-a/cam-01/video", _good(), "not part of the curbwatch contract"),
+    ("foreign prefix", "other/node-a/status", b"online", "not under prefix"),
+    ("bad node status", T.node_status(NODE), b"maybe", "'online' or 'offline'"),
+    (
+        "health of another node",
+        T.node_health("node-b"),
+        to_json(NodeHealth(node_id=NODE, at=T0, uptime_s=1.0, outbox_backlog=0)),
+        "does not match",
+    ),
+    ("snapshot not a JPEG", T.snapshot(NODE, CAMERA), b"\x89PNG\r\n", "not a JPEG"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "topic", "payload", "reason"), BAD_INPUT, ids=[case[0] for case in BAD_INPUT]
+)
+def test_bad_input_is_dead_lettered_with_a_reason(
+    ingest: Ingest, db: sqlite_utils.Database, name: str, topic: str, payload: bytes, reason: str
+) -> None:
+    outcome = ingest.handle(topic, payload)
+    assert outcome.kind is OutcomeKind.DEAD_LETTER, name
+    assert outcome.reason is not None and reason in outcome.reason
+    letter = dict(next(db.query("SELECT * FROM dead_letters")))
+    assert letter["topic"] == topic and reason in letter["reason"]
+    assert letter["payload_size"] == len(payload)
+    assert bytes(letter["payload"]) == payload[: 64 * 1024]
+    assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
+
+
+def test_incident_id_of_another_node_is_refused(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    iid = uuid.uuid4()
+    ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 0, OPENED)))
+    spoof = incident(iid, 1, UPDATED, node_id="node-b")
+    outcome = ingest.handle(T.incident("node-b", CAMERA), to_json(spoof))
+    assert outcome.kind is OutcomeKind.DEAD_LETTER and "belongs to node node-a" in (outcome.reason or "")
+    assert seqs(db, iid) == [0]
+
+
+def test_a_bad_message_in_a_batch_does_not_undo_the_good_ones(
+    ingest: Ingest, db: sqlite_utils.Database
+) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    outcomes = ingest.handle_batch(
+        [
+            (INCIDENT_TOPIC, to_json(incident(a, 0, OPENED))),
+            (INCIDENT_TOPIC, b"{broken"),
+            (INCIDENT_TOPIC, to_json(incident(b, 0, OPENED))),
+        ]
+    )
+    assert [o.kind for o in outcomes] == [OutcomeKind.STORED, OutcomeKind.DEAD_LETTER, OutcomeKind.STORED]
+    assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 2
+
+
+def test_on_change_reports_changed_incidents_and_its_errors_are_contained(
+    db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    seen: list[uuid.UUID] = []
+
+    def on_change(incident_id: uuid.UUID) -> None:
+        seen.append(incident_id)
+        raise RuntimeError("the UI's websocket is gone")
+
+    ingest = Ingest(db, tmp_path, on_change=on_change)
+    iid = uuid.uuid4()
+    payload = to_json(incident(iid, 0, OPENED))
+    assert ingest.handle(INCIDENT_TOPIC, payload).kind is OutcomeKind.STORED
+    assert ingest.handle(INCIDENT_TOPIC, payload).kind is OutcomeKind.DUPLICATE
+    assert seen == [iid]
+
+
+def test_empty_retained_payload_is_ignored(ingest: Ingest) -> None:
+    assert ingest.handle(T.snapshot(NODE, CAMERA), b"").kind is OutcomeKind.IGNORED
+
+
+def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> None:
+    columns = {
+        name: [c.name for c in db.table(name).columns]
+        for name in ("incidents", "incident_events", "dead_letters", "nodes", "cameras")
+    }
+    assert columns == {
+        "incidents": [
+            "incident_id",
+            "node_id",
+            "camera_id",
+            "zone_id",
+            "shop_id",
+            "shop_name",
+            "label",
+            "confidence",
+            "bbox",
+            "objects",
+            "state",
+            "first_seen_at",
+            "opened_at",
+            "updated_at",
+            "cleared_at",
+            "last_seq",
+            "evidence_path",
+            "received_at",
+        ],
+        "incident_events": ["incident_id", "seq", "event", "at", "payload", "received_at"],
+        "dead_letters": ["id", "topic", "received_at", "reason", "payload", "payload_size"],
+        "nodes": ["node_id", "status", "health", "config_version", "updated_at"],
+        "cameras": ["node_id", "camera_id", "state", "last_frame_at", "snapshot_path", "updated_at"],
+    }
+    assert db.table("incident_events").pks == ["incident_id", "seq"]
+    assert db.table("cameras").pks == ["node_id", "camera_id"]

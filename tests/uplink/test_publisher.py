@@ -1,0 +1,193 @@
+"""The publisher against a real Mosquitto: order, PUBACK-only marking, window, will, config."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.broker import MosquittoBroker
+from tests.uplink.helpers import CAMERA, T0, Collector, lifecycle, settings_for, wait_until
+from uplink.config_publish import publish_config
+from uplink.messages import CameraState, CameraStatus, ConfigMessage, IncidentMessage, NodeHealth
+from uplink.outbox import Outbox
+from uplink.publisher import HealthProbe, Publisher
+from uplink.topics import Topics
+
+T = Topics()
+
+
+@pytest.fixture
+def node_id() -> str:
+    return f"node-{uuid.uuid4().hex[:8]}"  # the session broker keeps retained state between tests
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "edge.db")
+    yield box
+    box.close()
+
+
+class HeldAcks:
+    """Sits between paho and the publisher's on_publish, so a test decides when PUBACKs land."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._forward = publisher.client.on_publish
+        self.held: list[tuple[Any, ...]] = []
+        self._passthrough = False
+        self._changed = threading.Condition()
+        publisher.client.on_publish = self._hold
+
+    def _hold(self, *args: Any) -> None:
+        with self._changed:
+            if not self._passthrough:
+                self.held.append(args)
+                self._changed.notify_all()
+                return
+        assert self._forward is not None
+        self._forward(*args)
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.held) >= count, timeout_s):
+                raise AssertionError(f"{len(self.held)} PUBACKs within {timeout_s} s, expected {count}")
+
+    def release(self) -> None:
+        """Deliver the held PUBACKs and stop holding."""
+        assert self._forward is not None
+        with self._changed:
+            held, self.held, self._passthrough = self.held, [], True
+        for args in held:
+            self._forward(*args)
+
+
+def test_events_arrive_in_order_and_are_marked_sent_only_after_puback(
+    broker: MosquittoBroker, outbox: Outbox, node_id: str, tmp_path: Path
+) -> None:
+    topic = T.incident(node_id, CAMERA)
+    collector = Collector(broker, f"{T.prefix}/{node_id}/+/incident")
+    publisher = Publisher(settings_for(broker, node_id), tmp_path / "edge.db", health_interval_s=3600)
+    acks = HeldAcks(publisher)
+    messages = [m for _ in range(3) for m in lifecycle(uuid.uuid4(), updates=2, node_id=node_id)]
+    for message in messages:
+        outbox.enqueue(message, topic)
+    publisher.start()
+    try:
+        # 12 events + 'online' + the first health: all acknowledged by the broker, none settled
+        acks.wait_for(len(messages) + 2)
+        received = [IncidentMessage.model_validate_json(collector.next().payload) for _ in messages]
+        assert [(m.incident_id, m.seq) for m in received] == [(m.incident_id, m.seq) for m in messages]
+        assert outbox.backlog() == len(messages), "a row was marked sent without its PUBACK"
+        acks.release()
+        wait_until(lambda: outbox.backlog() == 0, 10, "rows marked sent after the PUBACKs")
+        assert publisher.stats().acknowledged == len(messages)
+    finally:
+        assert publisher.stop(flush_timeout_s=5) == 0
+        collector.close()
+
+
+def test_in_flight_window_is_bounded(
+    broker: MosquittoBroker, outbox: Outbox, node_id: str, tmp_path: Path
+) -> None:
+    publisher = Publisher(
+        settings_for(broker, node_id), tmp_path / "edge.db", window=3, health_interval_s=3600
+    )
+    acks = HeldAcks(publisher)
+    for message in lifecycle(uuid.uuid4(), updates=8, node_id=node_id):
+        outbox.enqueue(message, T.incident(node_id, CAMERA))
+    publisher.start()
+    try:
+        acks.wait_for(3 + 2)  # the window, 'online' and the first health
+        publisher.notify()
+        time.sleep(0.3)  # several drain cycles: nothing more may go out while 3 are unacknowledged
+        assert publisher.stats().published == 3 and publisher.stats().in_flight == 3
+        acks.release()
+        wait_until(lambda: outbox.backlog() == 0, 10, "the rest, window by window")
+        assert publisher.stats().published == 10
+    finally:
+        acks.release()
+        publisher.stop(flush_timeout_s=2)
+
+
+def test_status_health_camera_state_and_graceful_offline(
+    broker: MosquittoBroker, node_id: str, tmp_path: Path
+) -> None:
+    Outbox(tmp_path / "edge.db").close()
+    collector = Collector(broker, f"{T.prefix}/{node_id}/#")
+    publisher = Publisher(
+        settings_for(broker, node_id),
+        tmp_path / "edge.db",
+        health_interval_s=3600,
+        health_probe=lambda: HealthProbe(config_version=4, software_version="0.1.0"),
+        clock=lambda: T0,
+    )
+    publisher.start()
+    try:
+        assert collector.until(lambda m: m.topic == T.node_status(node_id)).payload == b"online"
+        health = NodeHealth.model_validate_json(
+            collector.until(lambda m: m.topic == T.node_health(node_id)).payload
+        )
+        assert (health.node_id, health.config_version, health.outbox_backlog, health.at) == (
+            node_id,
+            4,
+            0,
+            T0,
+        )
+        publisher.publish_camera_status(
+            CameraStatus(node_id=node_id, camera_id=CAMERA, state=CameraState.STREAMING, at=T0)
+        )
+        publisher.publish_snapshot(CAMERA, b"\xff\xd8\xff old")
+        publisher.publish_snapshot(CAMERA, b"\xff\xd8\xff new")
+        snapshot = collector.until(lambda m: m.topic == T.snapshot(node_id, CAMERA))
+        assert snapshot.payload in (b"\xff\xd8\xff old", b"\xff\xd8\xff new")
+    finally:
+        publisher.stop()
+    offline = collector.until(lambda m: m.topic == T.node_status(node_id) and m.payload == b"offline")
+    assert offline.payload == b"offline"
+    collector.close()
+    late = Collector(
+        broker, f"{T.prefix}/{node_id}/#", client_id="late-joiner"
+    )  # retained state for newcomers
+    retained = {}
+    while len(retained) < 4:
+        message = late.next()
+        retained[message.topic] = message.payload
+    assert retained[T.node_status(node_id)] == b"offline"
+    assert retained[T.snapshot(node_id, CAMERA)] == b"\xff\xd8\xff new", "latest snapshot wins"
+    assert b'"streaming"' in retained[T.camera_status(node_id, CAMERA)]
+    late.close()
+
+
+def test_retained_config_reaches_the_node(broker: MosquittoBroker, node_id: str, tmp_path: Path) -> None:
+    config = ConfigMessage(
+        node_id=node_id, version=3, issued_at=datetime.now(UTC), cameras={CAMERA: "zones: []\n"}
+    )
+    publish_config(settings_for(broker, "review-server"), node_id, config)
+    received: list[ConfigMessage] = []
+    arrived = threading.Event()
+    Outbox(tmp_path / "edge.db").close()
+
+    def on_config(message: ConfigMessage) -> None:
+        received.append(message)
+        arrived.set()
+
+    publisher = Publisher(settings_for(broker, node_id), tmp_path / "edge.db", on_config=on_config)
+    publisher.start()
+    try:
+        assert arrived.wait(10), "retained config not delivered after connect"
+        assert received == [config]
+    finally:
+        publisher.stop()
+
+
+def test_publish_config_refuses_a_config_for_another_node(broker: MosquittoBroker) -> None:
+    config = ConfigMessage(node_id="node-x", version=1, issued_at=datetime.now(UTC), cameras={})
+    with pytest.raises(ValueError, match="node-x"):
+        publish_config(settings_for(broker, "review-server"), "node-y", config)

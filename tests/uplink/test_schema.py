@@ -1,0 +1,120 @@
+"""The wire contract: committed JSON Schema files, examples, and what the models refuse."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests.uplink.helpers import incident
+from uplink.messages import (
+    CameraStatus,
+    ConfigMessage,
+    Evidence,
+    IncidentEventKind,
+    IncidentMessage,
+    NodeHealth,
+    WireModel,
+    to_json,
+)
+from uplink.schema_export import MODELS, SCHEMA_DIR, generate
+
+EXAMPLES = SCHEMA_DIR / "examples"
+BY_SCHEMA: dict[str, type[WireModel]] = {
+    "curbwatch.incident/1": IncidentMessage,
+    "curbwatch.config/1": ConfigMessage,
+    "curbwatch.health/1": NodeHealth,
+    "curbwatch.camera-status/1": CameraStatus,
+}
+
+
+def test_committed_schema_files_equal_generated() -> None:
+    generated = generate()
+    committed = {path.name: path.read_text(encoding="utf-8") for path in SCHEMA_DIR.glob("*.json")}
+    assert committed == generated, "run `python -m uplink.schema_export` and commit uplink/schema/"
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_schema_requires_the_version_field_and_forbids_extras(name: str) -> None:
+    document = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    assert document["required"][0] == "schema"
+    assert document["additionalProperties"] is False
+    assert document["properties"]["schema"]["const"] == document["$id"]
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.name)
+def test_examples_validate_and_round_trip(path: Path) -> None:
+    raw = path.read_bytes()
+    model = BY_SCHEMA[json.loads(raw)["schema"]]
+    message = model.model_validate_json(raw)
+    assert json.loads(to_json(message)) == json.loads(raw)
+
+
+def test_example_evidence_is_a_jpeg_with_matching_digest() -> None:
+    message = IncidentMessage.model_validate_json((EXAMPLES / "incident-opened.json").read_bytes())
+    assert message.evidence is not None
+    assert message.evidence.jpeg().startswith(b"\xff\xd8\xff")
+
+
+def test_timestamps_are_serialised_as_utc_with_z() -> None:
+    message = incident(uuid.uuid4(), 0, at=datetime(2026, 5, 1, 10, 0, tzinfo=timezone(timedelta(0))))
+    assert json.loads(to_json(message))["at"] == "2026-05-01T10:00:00.000000Z"
+
+
+def _incident_json(**changes: Any) -> bytes:
+    document = json.loads(to_json(incident(uuid.uuid4(), 1, IncidentEventKind.UPDATED)))
+    for key, value in changes.items():
+        if value is _DROP:
+            document.pop(key)
+        else:
+            document[key] = value
+    return json.dumps(document).encode()
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"seq": -1}, "greater than or equal to 0"),
+        ({"seq": "1"}, "valid integer"),
+        ({"confidence": 1.5}, "less than or equal to 1"),
+        ({"bbox": [0.5, 0.5, 0.1, 0.9]}, "x1 <= x2"),
+        ({"bbox": [0.1, 0.2, 0.3]}, "bbox.3"),
+        ({"at": "2026-05-01T10:00:00"}, "must be UTC"),
+        ({"at": "2026-05-01T10:00:00+08:00"}, "UTC"),
+        ({"event": "reopened"}, "opened"),
+        ({"incident_id": "not-a-uuid"}, "UUID"),
+        ({"node_id": "a/b"}, "pattern"),
+        ({"camera_id": "#"}, "pattern"),
+        ({"surprise": 1}, "Extra inputs"),
+        ({"label": _DROP}, "Field required"),
+        ({"evidence": {"content_type": "image/png", "sha256": "0" * 64, "data": ""}}, "image/jpeg"),
+        ({"evidence": {"sha256": "0" * 64, "data": "/9j/"}}, "sha256 mismatch"),
+        ({"evidence": {"sha256": "0" * 64, "data": "!!not base64!!"}}, "base64"),
+    ],
+)
+def test_incident_rejects(changes: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        IncidentMessage.model_validate_json(_incident_json(**changes))
+
+
+def test_evidence_size_is_bounded() -> None:
+    too_big = b"\xff\xd8\xff" + bytes(512 * 1024)
+    with pytest.raises(ValidationError, match="at most"):
+        Evidence.from_jpeg(too_big)
+
+
+def test_config_requires_version_and_text_documents() -> None:
+    good = ConfigMessage(
+        node_id="n1", version=1, issued_at=datetime.now(UTC), cameras={"cam-01": "zones: []"}
+    )
+    assert ConfigMessage.model_validate_json(to_json(good)) == good
+    with pytest.raises(ValidationError):
+        ConfigMessage.model_validate_json(to_json(good).replace(b'"version":1', b'"version":0'))

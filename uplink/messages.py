@@ -1,0 +1,218 @@
+"""Payload models of the MQTT contract: strict, closed (extra=forbid), versioned by `schema`.
+
+Every JSON payload carries a `schema` string such as "curbwatch.incident/1". A consumer that
+meets a schema it does not know rejects the message instead of guessing (the ingest
+dead-letters it), so a breaking change is a new number, never a silent reinterpretation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+
+from uplink.clock import format_utc
+
+INCIDENT_SCHEMA: Final = "curbwatch.incident/1"
+CONFIG_SCHEMA: Final = "curbwatch.config/1"
+HEALTH_SCHEMA: Final = "curbwatch.health/1"
+CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/1"
+
+# A JPEG of a 1080p frame at quality ~85 is 200-400 KiB; 512 KiB leaves room and keeps one
+# incident message (base64: x4/3) under the ingest's default 1 MiB payload limit.
+MAX_EVIDENCE_BYTES = 512 * 1024
+MAX_ZONE_DOCUMENT_CHARS = 256 * 1024
+
+# Ids become MQTT topic levels and file names: no '/', '+', '#', no leading dot.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _require_utc(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is None or offset.total_seconds() != 0:
+        raise ValueError("timestamps must be UTC (suffix Z or +00:00)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_require_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+    Field(json_schema_extra={"format": "date-time"}),
+]
+
+
+def _check_box(value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = value
+    if x1 > x2 or y1 > y2:
+        raise ValueError(f"bbox must be [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2, got {list(value)}")
+    return value
+
+
+NormalisedBox = Annotated[
+    tuple[Unit, Unit, Unit, Unit],
+    AfterValidator(_check_box),
+    Field(description="[x1, y1, x2, y2] as fractions 0..1 of the frame width and height"),
+]
+
+
+def _schema_field_required(schema: dict[str, Any]) -> None:
+    # Python callers get `schema` filled in; on the wire it must be present, so say so.
+    if "schema" in schema.get("properties", {}):
+        schema["required"] = ["schema", *[name for name in schema.get("required", []) if name != "schema"]]
+
+
+class WireModel(BaseModel):
+    """Strict: no type coercion, no unknown keys, immutable once parsed."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, json_schema_extra=_schema_field_required
+    )
+
+
+class IncidentEventKind(StrEnum):
+    OPENED = "opened"
+    UPDATED = "updated"
+    CLEARED = "cleared"
+
+
+class Shop(WireModel):
+    id: Identifier = Field(description="the shop that receives the reminder")
+    name: Annotated[str, StringConstraints(max_length=200)] = Field(description="display name")
+
+
+class DetectedObject(WireModel):
+    label: Label
+    confidence: Confidence
+    bbox: NormalisedBox
+
+
+class Evidence(WireModel):
+    """The annotated JPEG, embedded so it travels atomically with its event (docs/mqtt.md)."""
+
+    content_type: Literal["image/jpeg"] = "image/jpeg"
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    data: Annotated[
+        str,
+        StringConstraints(max_length=(MAX_EVIDENCE_BYTES + 2) // 3 * 4),
+        Field(description="base64 (RFC 4648, padded) of the JPEG bytes"),
+    ]
+
+    @model_validator(mode="after")
+    def _data_matches_digest(self) -> Evidence:
+        digest = hashlib.sha256(self.jpeg()).hexdigest()
+        if digest != self.sha256:
+            raise ValueError(f"evidence sha256 mismatch: declared {self.sha256}, data hashes to {digest}")
+        return self
+
+    def jpeg(self) -> bytes:
+        try:
+            return base64.b64decode(self.data, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"evidence data is not valid base64: {exc}") from exc
+
+    @classmethod
+    def from_jpeg(cls, jpeg: bytes) -> Evidence:
+        return cls(
+            sha256=hashlib.sha256(jpeg).hexdigest(),
+            data=base64.b64encode(jpeg).decode("ascii"),
+        )
+
+
+class IncidentMessage(WireModel):
+    """One lifecycle event of one incident; (incident_id, seq) is the idempotency key."""
+
+    schema_: Literal["curbwatch.incident/1"] = Field(default=INCIDENT_SCHEMA, alias="schema")
+    incident_id: UUID
+    seq: int = Field(ge=0, description="per incident, +1 for each event; 0 is the opened event")
+    event: IncidentEventKind
+    node_id: Identifier
+    camera_id: Identifier
+    zone_id: Identifier
+    shop: Shop
+    label: Label = Field(description="the class that made the incident, e.g. 'chair'")
+    confidence: Confidence
+    bbox: NormalisedBox
+    objects: list[DetectedObject] = Field(default_factory=list, max_length=100)
+    first_seen_at: UtcDatetime = Field(description="first frame where the object was in the zone")
+    at: UtcDatetime = Field(description="when this event happened on the edge")
+    dwell_s: float | None = Field(None, ge=0.0, description="seconds present in the zone at `at`")
+    evidence: Evidence | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ConfigMessage(WireModel):
+    """Retained on {prefix}/{node}/config by the review server; the edge applies it live."""
+
+    schema_: Literal["curbwatch.config/1"] = Field(default=CONFIG_SCHEMA, alias="schema")
+    node_id: Identifier
+    version: int = Field(ge=1, description="increases with every change; the edge reports it in health")
+    issued_at: UtcDatetime
+    cameras: dict[Identifier, Annotated[str, StringConstraints(max_length=MAX_ZONE_DOCUMENT_CHARS)]] = Field(
+        description="camera_id -> zone document text (YAML or JSON), parsed by the edge's zones loader"
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class NodeState(StrEnum):
+    """Plain-text payload of the retained {prefix}/{node}/status topic (and of the Last Will)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class NodeHealth(WireModel):
+    """Retained on {prefix}/{node}/health every health interval while the node is online."""
+
+    schema_: Literal["curbwatch.health/1"] = Field(default=HEALTH_SCHEMA, alias="schema")
+    node_id: Identifier
+    at: UtcDatetime
+    uptime_s: float = Field(ge=0.0)
+    outbox_backlog: int = Field(ge=0, description="events waiting for a PUBACK")
+    config_version: int | None = Field(None, ge=1, description="the applied ConfigMessage.version")
+    software_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class CameraState(StrEnum):
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+class CameraStatus(WireModel):
+    """Retained on {prefix}/{node}/{camera}/status whenever the capture state changes."""
+
+    schema_: Literal["curbwatch.camera-status/1"] = Field(default=CAMERA_STATUS_SCHEMA, alias="schema")
+    node_id: Identifier
+    camera_id: Identifier
+    state: CameraState
+    at: UtcDatetime
+    last_frame_at: UtcDatetime | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+def to_json(message: WireModel) -> bytes:
+    """The one way models go on the wire: by alias (`schema`), compact, UTF-8."""
+    return message.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")

@@ -1,0 +1,176 @@
+"""The durable outbox on the edge: an event is a committed SQLite row before anything is sent.
+
+Use it inside the edge's own transaction so the incident state and its event commit together:
+
+    outbox = Outbox(db)                       # db: the edge's sqlite_utils.Database (or a path)
+    with outbox.transaction():                # BEGIN IMMEDIATE; a savepoint when already inside one
+        db["incident_state"].upsert(state_row, pk="incident_id")
+        outbox.enqueue(message, topics.incident(node_id, camera_id))
+    # an exception in the block (OutboxFull included) rolls back both
+
+Rows are never deleted before they are sent; sent rows are pruned after `retention`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import sqlite_utils
+
+from uplink.clock import Clock, format_utc, utc_now
+from uplink.messages import IncidentMessage, WireModel, to_json
+from uplink.sqlite import open_database, write_transaction
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_RETENTION = timedelta(days=7)
+_ROW_OVERHEAD_BYTES = 512  # topic, timestamps, index entries: a margin so the check is not optimistic
+
+migrations = sqlite_utils.Migrations("curbwatch.uplink.outbox")
+
+
+@migrations()
+def m001_outbox(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE outbox (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: send order survives pruning
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            qos INTEGER NOT NULL CHECK (qos IN (0, 1)),
+            retain INTEGER NOT NULL DEFAULT 0 CHECK (retain IN (0, 1)),
+            incident_id TEXT,
+            seq INTEGER,
+            created_at TEXT NOT NULL,
+            sent_at TEXT
+        );
+        CREATE INDEX outbox_unsent ON outbox(position) WHERE sent_at IS NULL;
+        CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+        """
+    )
+
+
+class OutboxFull(RuntimeError):
+    """The quota is reached by unsent events; the caller's transaction must not commit."""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    position: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    incident_id: str | None
+    seq: int | None
+    created_at: str
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: sqlite_utils.Database | str | Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        retention: timedelta = DEFAULT_RETENTION,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.db = db if isinstance(db, sqlite_utils.Database) else open_database(db)
+        self.max_bytes = max_bytes
+        self.retention = retention
+        self._clock = clock
+        with write_transaction(self.db):  # two connections opening at once must not both migrate
+            migrations.apply(self.db)
+
+    def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
+        """The caller's atomic block: BEGIN IMMEDIATE, or a savepoint inside an open transaction."""
+        return write_transaction(self.db)
+
+    def enqueue(self, message: WireModel | bytes, topic: str, *, qos: int = 1, retain: bool = False) -> int:
+        """Add one event; returns its position. Raises OutboxFull rather than dropping anything."""
+        payload = message if isinstance(message, bytes) else to_json(message)
+        incident_id, seq = (
+            (str(message.incident_id), message.seq) if isinstance(message, IncidentMessage) else (None, None)
+        )
+        with self.transaction():
+            self._ensure_room(len(payload) + len(topic) + _ROW_OVERHEAD_BYTES)
+            cursor = self.db.execute(
+                "INSERT INTO outbox (topic, payload, qos, retain, incident_id, seq, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [topic, payload, qos, int(retain), incident_id, seq, format_utc(self._clock())],
+            )
+            position = cursor.lastrowid
+        assert position is not None  # an INSERT into a rowid table always has one
+        return position
+
+    def _ensure_room(self, needed: int) -> None:
+        if self.used_bytes() + needed <= self.max_bytes:
+            return
+        # Sent rows are expendable before their retention ends; unsent rows never are.
+        freed = self.db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL").rowcount
+        used = self.used_bytes()
+        if used + needed > self.max_bytes:
+            log.error(
+                "outbox full: %d bytes used of %d, %d unsent events; refusing a %d-byte event",
+                used,
+                self.max_bytes,
+                self.backlog(),
+                needed,
+            )
+            raise OutboxFull(f"outbox quota of {self.max_bytes} bytes reached ({used} used by unsent events)")
+        log.warning("outbox near quota: pruned %d sent rows early", freed)
+
+    def used_bytes(self) -> int:
+        """Pages in use (free pages excluded), i.e. what the rows cost on disk."""
+        page_size = self.db.execute("PRAGMA page_size").fetchone()[0]
+        page_count = self.db.execute("PRAGMA page_count").fetchone()[0]
+        free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((page_count - free) * page_size)
+
+    def pending(self, limit: int = 100, after: int = 0) -> list[OutboxRow]:
+        """Unsent rows in enqueue order, starting after `after`."""
+        rows = self.db.execute(
+            "SELECT position, topic, payload, qos, retain, incident_id, seq, created_at FROM outbox"
+            " WHERE sent_at IS NULL AND position > ? ORDER BY position LIMIT ?",
+            [after, limit],
+        ).fetchall()
+        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def mark_sent(self, positions: Iterable[int]) -> int:
+        """Call only for rows whose PUBACK arrived. Returns how many rows changed."""
+        ids = list(positions)
+        if not ids:
+            return 0
+        sent_at = format_utc(self._clock())
+        changed = 0
+        with self.transaction():
+            for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                changed += self.db.execute(
+                    f"UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL AND position IN ({marks})",
+                    [sent_at, *chunk],
+                ).rowcount
+        return changed
+
+    def backlog(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+
+    def prune(self) -> int:
+        """Delete sent rows older than the retention; returns how many."""
+        cutoff = format_utc(self._clock() - self.retention)
+        with self.transaction():
+            return int(
+                self.db.execute(
+                    "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", [cutoff]
+                ).rowcount
+            )
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,303 @@
+"""Drains the outbox to the broker: QoS 1, in order, a bounded in-flight window, sent = PUBACK.
+
+Threads: paho's network thread (loop_start) only records events (connected, PUBACKed mids,
+config messages); one drain thread owns its own Outbox connection and does all SQLite work.
+A row is marked sent only after on_publish reported the PUBACK for the mid it went out with.
+While disconnected, paho keeps the unacknowledged messages (at most `window`) and resends them
+with DUP set after reconnecting; after a process crash the new publisher resends every unsent
+row. Either way delivery is at-least-once and the ingest deduplicates on (incident_id, seq).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from pydantic import ValidationError
+
+from uplink.clock import Clock, utc_now
+from uplink.messages import CameraStatus, ConfigMessage, NodeHealth, NodeState, to_json
+from uplink.mqtt import ClientFactory, new_client
+from uplink.outbox import Outbox
+from uplink.settings import MqttSettings
+from uplink.sqlite import open_database
+from uplink.topics import Topics, check_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """What the edge adds to each health message (the publisher knows uptime and backlog)."""
+
+    config_version: int | None = None
+    software_version: str | None = None
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    published: int
+    acknowledged: int
+    in_flight: int
+    backlog: int
+    connected: bool
+
+
+class Publisher:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        outbox_path: str | Path,
+        *,
+        window: int = 20,
+        poll_interval_s: float = 0.1,
+        health_interval_s: float = 30.0,
+        prune_interval_s: float = 3600.0,
+        health_probe: Callable[[], HealthProbe] = HealthProbe,
+        on_config: Callable[[ConfigMessage], None] | None = None,
+        client_factory: ClientFactory = new_client,
+        clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        open_outbox: Callable[[Path], Outbox] | None = None,
+    ) -> None:
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.settings = settings
+        self.node_id = check_id(settings.client_id, "node (the MQTT client id)")
+        self.topics = Topics(settings.prefix)
+        self._outbox_path = Path(outbox_path)
+        # NORMAL on the publisher's own connection: a mark_sent lost to a power cut only means a
+        # resend (the ingest deduplicates), and an fsync per PUBACK batch would cap throughput.
+        # The edge's connection, which commits the events themselves, stays FULL.
+        self._open_outbox = open_outbox or (
+            lambda path: Outbox(open_database(path, synchronous="NORMAL"), clock=clock)
+        )
+        self._window = window
+        self._poll_s = poll_interval_s
+        self._health_interval_s = health_interval_s
+        self._prune_interval_s = prune_interval_s
+        self._health_probe = health_probe
+        self._on_config = on_config
+        self._clock = clock
+        self._monotonic = monotonic
+        self.client = client_factory(settings, clean_session=True)
+        self.client.max_inflight_messages_set(window + 8)  # room for status/health beside the window
+        self.client.will_set(
+            self.topics.node_status(self.node_id), NodeState.OFFLINE.value, qos=1, retain=True
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self._wake = threading.Event()
+        self._connected = threading.Event()
+        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._latest: dict[str, bytes] = {}
+        self._latest_lock = threading.Lock()
+        self._stop_deadline: float | None = None
+        self._thread: threading.Thread | None = None
+        self._in_flight: dict[int, int] = {}  # mid -> outbox position; drain thread only
+        self._acked: list[int] = []  # PUBACKed positions not yet marked in the outbox
+        self._mark_interval_s = 0.05
+        self._published = 0
+        self._acknowledged = 0
+        self._backlog = 0
+        self._started_at = monotonic()
+        self._next_health = 0.0
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._drain, name=f"uplink-drain-{self.node_id}", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Tell the drain thread that rows were committed (it also polls every poll_interval_s)."""
+        self._wake.set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def publish_latest(self, topic: str, payload: bytes) -> None:
+        """Retained latest-value state (camera status, snapshot): only the newest per topic is
+        kept while offline, so an outage never fills the outbox with superseded pictures."""
+        with self._latest_lock:
+            self._latest[topic] = payload
+        self._wake.set()
+
+    def publish_camera_status(self, status: CameraStatus) -> None:
+        self.publish_latest(self.topics.camera_status(self.node_id, status.camera_id), to_json(status))
+
+    def publish_snapshot(self, camera_id: str, jpeg: bytes) -> None:
+        self.publish_latest(self.topics.snapshot(self.node_id, camera_id), jpeg)
+
+    def stats(self) -> PublisherStats:
+        return PublisherStats(
+            self._published, self._acknowledged, len(self._in_flight), self._backlog, self._connected.is_set()
+        )
+
+    def stop(self, flush_timeout_s: float = 5.0) -> int:
+        """Drain until the outbox is empty or the timeout passes; publish `offline`; disconnect.
+        Returns the number of events still unsent (they stay in the outbox for the next run)."""
+        self._stop_deadline = self._monotonic() + flush_timeout_s
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(flush_timeout_s + 10.0)
+        if self._connected.is_set():
+            info = self.client.publish(
+                self.topics.node_status(self.node_id), NodeState.OFFLINE.value, qos=1, retain=True
+            )
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except RuntimeError:
+                log.warning("node %s: offline status not acknowledged before disconnect", self.node_id)
+        self.client.disconnect()
+        self.client.loop_stop()
+        return self._backlog
+
+    # -- paho callbacks (network thread) ------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("node %s: broker refused connection: %s", self.node_id, reason)
+            return
+        log.info("node %s: connected to %s:%d", self.node_id, self.settings.host, self.settings.port)
+        client.publish(self.topics.node_status(self.node_id), NodeState.ONLINE.value, qos=1, retain=True)
+        if self._on_config is not None:
+            client.subscribe(self.topics.node_config(self.node_id), qos=1)
+        self._connected.set()
+        self._next_health = 0.0
+        self._wake.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        log.warning("node %s: disconnected (%s); unacknowledged events will be resent", self.node_id, reason)
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+        self._acks.put(mid)
+        self._wake.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        if self._on_config is None or not message.payload:
+            return  # an empty retained payload means the review server cleared the config
+        try:
+            config = ConfigMessage.model_validate_json(message.payload)
+        except ValidationError as exc:
+            log.error("node %s: rejected config on %s: %s", self.node_id, message.topic, exc)
+            return
+        if config.node_id != self.node_id:
+            log.error("node %s: rejected config addressed to node %s", self.node_id, config.node_id)
+            return
+        try:
+            self._on_config(config)
+        except Exception:
+            log.exception("node %s: on_config failed for config version %d", self.node_id, config.version)
+
+    # -- drain thread -------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        outbox = self._open_outbox(self._outbox_path)
+        cursor = 0  # highest position handed to paho in this process
+        self._next_health = 0.0
+        next_prune = next_backlog = next_mark = self._monotonic()
+        try:
+            while True:
+                self._wake.wait(self._poll_s)
+                self._wake.clear()
+                self._settle_acks()
+                now = self._monotonic()
+                if len(self._acked) >= 500 or now >= next_mark or self._stop_deadline is not None:
+                    self._mark_sent(outbox)
+                    next_mark = now + self._mark_interval_s
+                if self._connected.is_set():
+                    self._send_latest()
+                    cursor = self._fill_window(outbox, cursor)
+                    self._maybe_health(outbox)
+                if self._monotonic() >= next_backlog or self._stop_deadline is not None:
+                    self._backlog = outbox.backlog()  # a count over the unsent index: not per PUBACK
+                    next_backlog = self._monotonic() + 1.0
+                if self._monotonic() >= next_prune:
+                    pruned = outbox.prune()
+                    log.debug("node %s: pruned %d sent outbox rows", self.node_id, pruned)
+                    next_prune = self._monotonic() + self._prune_interval_s
+                if self._stop_deadline is not None and (
+                    (self._backlog == 0 and not self._in_flight) or self._monotonic() >= self._stop_deadline
+                ):
+                    return
+        except Exception:
+            log.exception("node %s: drain thread failed; events stay in the outbox", self.node_id)
+        finally:
+            try:
+                self._settle_acks()
+                self._mark_sent(outbox)
+            finally:
+                outbox.close()
+
+    def _settle_acks(self) -> None:
+        """PUBACKed mids leave the window at once; their rows are marked in batches (_mark_sent)."""
+        while True:
+            try:
+                mid = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            position = self._in_flight.pop(mid, None)
+            if position is not None:  # None: status/health/latest, or not ours
+                self._acked.append(position)
+
+    def _mark_sent(self, outbox: Outbox) -> None:
+        # One write transaction per batch, not per PUBACK: each one contends for the write lock
+        # with the edge's enqueue. Unmarked acked rows are only resent after a crash (deduplicated).
+        if self._acked:
+            outbox.mark_sent(self._acked)
+            self._acknowledged += len(self._acked)
+            self._acked = []
+
+    def _fill_window(self, outbox: Outbox, cursor: int) -> int:
+        free = self._window - len(self._in_flight)
+        if free <= 0:
+            return cursor
+        for row in outbox.pending(limit=free, after=cursor):
+            info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
+            # NO_CONN still queues a QoS 1 message inside paho; anything else did not queue it.
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.warning(
+                    "node %s: publish of outbox row %d failed: %s", self.node_id, row.position, info.rc
+                )
+                break
+            if row.qos == 0:
+                self._acks.put(info.mid)  # nothing will acknowledge it; handing it over is all
+            self._in_flight[info.mid] = row.position
+            self._published += 1
+            cursor = row.position
+        return cursor
+
+    def _send_latest(self) -> None:
+        with self._latest_lock:
+            latest, self._latest = self._latest, {}
+        for topic, payload in latest.items():
+            self.client.publish(topic, payload, qos=1, retain=True)
+
+    def _maybe_health(self, outbox: Outbox) -> None:
+        now = self._monotonic()
+        if now < self._next_health:
+            return
+        self._next_health = now + self._health_interval_s
+        probe = self._health_probe()
+        health = NodeHealth(
+            node_id=self.node_id,
+            at=self._clock(),
+            uptime_s=max(0.0, now - self._started_at),
+            outbox_backlog=outbox.backlog(),
+            config_version=probe.config_version,
+            software_version=probe.software_version,
+        )
+        self.client.publish(self.topics.node_health(self.node_id), to_json(health), qos=0, retain=True)

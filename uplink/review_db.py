@@ -1,0 +1,85 @@
+"""The tables the ingest owns in the review database; review_ui reads them (docs/mqtt.md).
+
+Timestamps are TEXT in one fixed format (uplink.clock.format_utc) so they sort in time order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlite_utils
+
+from uplink.sqlite import Synchronous, open_database, write_transaction
+
+migrations = sqlite_utils.Migrations("curbwatch.uplink.review")
+
+
+@migrations()
+def m001_ingest_tables(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE incidents (
+            incident_id TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            shop_id TEXT NOT NULL,
+            shop_name TEXT NOT NULL,
+            label TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            bbox TEXT NOT NULL,            -- JSON [x1, y1, x2, y2], normalised
+            objects TEXT NOT NULL,         -- JSON [{label, confidence, bbox}]
+            state TEXT NOT NULL CHECK (state IN ('open', 'cleared')),
+            first_seen_at TEXT NOT NULL,
+            opened_at TEXT,                -- NULL until the 'opened' event arrives
+            updated_at TEXT NOT NULL,      -- edge time of the newest event (highest seq)
+            cleared_at TEXT,
+            last_seq INTEGER NOT NULL,
+            evidence_path TEXT,            -- relative to the evidence dir: {incident_id}/{seq}.jpg
+            received_at TEXT NOT NULL      -- when the centre first heard of the incident
+        );
+        CREATE INDEX incidents_state_updated ON incidents(state, updated_at);
+        CREATE INDEX incidents_node_camera ON incidents(node_id, camera_id);
+        CREATE TABLE incident_events (
+            incident_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            event TEXT NOT NULL CHECK (event IN ('opened', 'updated', 'cleared')),
+            at TEXT NOT NULL,
+            payload TEXT NOT NULL,         -- the message as JSON, evidence data left out
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (incident_id, seq)
+        );
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            payload BLOB NOT NULL,         -- first 64 KiB only
+            payload_size INTEGER NOT NULL
+        );
+        CREATE TABLE nodes (
+            node_id TEXT PRIMARY KEY,
+            status TEXT CHECK (status IN ('online', 'offline')),
+            health TEXT,                   -- the last NodeHealth JSON
+            config_version INTEGER,        -- applied version reported in health
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE cameras (
+            node_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            state TEXT CHECK (state IN ('streaming', 'reconnecting', 'offline')),
+            last_frame_at TEXT,
+            snapshot_path TEXT,            -- relative to the evidence dir: snapshots/{node}/{camera}.jpg
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (node_id, camera_id)
+        );
+        """
+    )
+
+
+def open_review_database(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite_utils.Database:
+    """Open (creating and migrating if needed) the review database."""
+    db = open_database(path, synchronous=synchronous)
+    with write_transaction(db):
+        migrations.apply(db)
+    return db

@@ -1,0 +1,52 @@
+"""Generate the JSON Schema files in uplink/schema/ from the pydantic models.
+
+The models are the source of truth; the files are for people and for non-Python consumers.
+Regenerate after changing a model:  python -m uplink.schema_export
+(tests/uplink/test_schema.py fails while the committed files differ from the generated ones).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from uplink.messages import CameraStatus, ConfigMessage, IncidentMessage, NodeHealth, WireModel
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+
+# file name -> model; the number in the name is the `schema` version it describes
+MODELS: dict[str, type[WireModel]] = {
+    "incident-1.json": IncidentMessage,
+    "config-1.json": ConfigMessage,
+    "health-1.json": NodeHealth,
+    "camera-status-1.json": CameraStatus,
+}
+
+
+def generate() -> dict[str, str]:
+    files = {}
+    for name, model in MODELS.items():
+        schema = model.model_json_schema(by_alias=True, mode="validation")
+        document = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": model.model_fields["schema_"].default,
+            **schema,
+        }
+        files[name] = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return files
+
+
+def write(directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in generate().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write():
+        sys.stdout.write(f"wrote {path}\n")
