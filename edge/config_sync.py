@@ -10,7 +10,11 @@ to `ConfigSync.on_config`, which:
   starts from it) and hands each camera its new ZoneFile; the camera swaps it in between
   two frames (see edge.node.CameraPipeline.replace_zones);
 - on failure, keeps running on the last good zones and remembers the rejection (version
-  and first problems) for status reporting.
+  and first problems) for the health report (edge.status.health_probe).
+
+A message the publisher cannot even read as a ConfigMessage (bad JSON, a missing field, another
+node's id) never reaches `on_config`; the publisher hands its problems to `on_rejected`, so the
+review server hears of it the same way.
 
 Cameras the message does not mention keep the zones they have; documents for cameras this
 node does not run are ignored (a disabled camera keeps its zones for when it is enabled).
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -33,14 +37,14 @@ from pydantic import ValidationError
 from edge.metrics import NodeMetrics
 from uplink.clock import Clock, utc_now
 from uplink.files import write_atomic
-from uplink.messages import ConfigMessage, to_json
+from uplink.messages import MAX_HEALTH_PROBLEMS, ConfigMessage, to_json
 from zones.loader import ZoneFileError, parse_zone_document
 from zones.schema import ZoneFile
 from zones.yaml_source import Severity
 
 log = logging.getLogger(__name__)
 
-MAX_REPORTED_PROBLEMS = 5
+MAX_REPORTED_PROBLEMS = MAX_HEALTH_PROBLEMS
 
 
 class ZoneTarget(Protocol):
@@ -51,7 +55,7 @@ class ZoneTarget(Protocol):
 
 @dataclass(frozen=True)
 class ConfigRejection:
-    version: int
+    version: int | None  # None: the message was unreadable, version included
     problems: tuple[str, ...]  # the first MAX_REPORTED_PROBLEMS, as `source:line: key: message`
     at: datetime
 
@@ -115,6 +119,14 @@ class ConfigSync:
         """The publisher's callback for every config message (paho's network thread)."""
         self._apply(message, persist=True)
 
+    def on_rejected(self, version: int | None, problems: Sequence[str]) -> None:
+        """The publisher's callback for a config message that is not a valid ConfigMessage."""
+        with self._lock:
+            if version is not None and self._applied_version is not None and version <= self._applied_version:
+                log.debug("unreadable config version %d: already at %d", version, self._applied_version)
+                return
+            self._reject(version, list(problems) or ["config message: unreadable"])
+
     def _apply(self, message: ConfigMessage, *, persist: bool) -> bool:
         with self._lock:
             if message.node_id != self.node_id:
@@ -134,7 +146,8 @@ class ConfigSync:
             for camera_id, zone_file in zone_files.items():
                 self._targets[camera_id].replace_zones(zone_file, message.version)
             self._applied_version = message.version
-            if self._rejected is not None and self._rejected.version <= message.version:
+            rejected = self._rejected
+            if rejected is not None and (rejected.version is None or rejected.version <= message.version):
                 self._rejected = None
         self._metrics.config_version.set(message.version)
         log.info(
@@ -168,12 +181,12 @@ class ConfigSync:
             zone_files[camera_id] = zone_file
         return zone_files, problems
 
-    def _reject(self, version: int, problems: list[str]) -> None:
+    def _reject(self, version: int | None, problems: list[str]) -> None:
         self._rejected = ConfigRejection(version, tuple(problems[:MAX_REPORTED_PROBLEMS]), self._clock())
         self._metrics.config_rejected.inc()
         log.error(
-            "config version %d rejected, keeping version %s: %s",
-            version,
+            "config version %s rejected, keeping version %s: %s",
+            version if version is not None else "(unreadable)",
             self._applied_version if self._applied_version is not None else "local",
             "; ".join(problems[:MAX_REPORTED_PROBLEMS]),
         )

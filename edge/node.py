@@ -30,6 +30,7 @@ from types import FrameType
 import sqlite_utils
 
 from edge.capture import CameraSpec, CameraWorker, DecodeMode, SourceFactory, default_source_factory
+from edge.capture import CameraState as CaptureState
 from edge.config_sync import ConfigSync
 from edge.evidence import EvidencePolicy, render_evidence
 from edge.incident_store import IncidentStore
@@ -38,7 +39,15 @@ from edge.incidents import IncidentEventKind as EngineEventKind
 from edge.metrics import NodeMetrics, NullEndpoint, serve_metrics
 from edge.node_config import CameraSection, DetectorSection, KeyframesOnly, NodeConfig, load_node_config
 from edge.scheduler import DetectorScheduler
-from edge.status import CameraCounts, CameraStatusReporter, LatestView, StatusLoop, health_probe
+from edge.status import (
+    CameraCounts,
+    CameraReading,
+    CameraStatusReporter,
+    LatestView,
+    RateMeter,
+    StatusLoop,
+    health_probe,
+)
 from edge.track import Tracker, TrackerConfig
 from models.detector import Detector
 from models.types import Detections, Frame, Image
@@ -200,6 +209,9 @@ class CameraPipeline:
         self.topic = parts.topics.incident(parts.node_id, camera_id)
         self.latest: LatestView | None = None
         self.zone_version: int | None = None
+        self.analysed = RateMeter()
+        # Read by the health probe; until the first frame resumes them, the stored ones count.
+        self.incidents_open = len(parts.store.load_open(camera_id))
         self._shops: dict[str, WireShop] = {}
         self._recent: deque[tuple[float, Detections]] = deque(maxlen=RECENT_DETECTIONS)
         self._lock = threading.Lock()
@@ -220,6 +232,7 @@ class CameraPipeline:
             self.zone_version = pending[1]
             log.info("camera %s: zones of config version %s in use", self.camera_id, pending[1])
         self.parts.metrics.frames_analysed.labels(camera=self.camera_id).inc()
+        self.analysed.mark(self.parts.monotonic())
         self._recent.append((frame.ts, detections))
         self.latest = LatestView(frame, detections, self.parts.monotonic())
         if self._membership is None or self._membership.resolution_wh != frame.resolution_wh:
@@ -237,6 +250,7 @@ class CameraPipeline:
             )
             self.engine = self._new_engine()
             return
+        self.incidents_open = len(self.engine.open_incidents())
         if events:
             self._count(events)
             self.parts.notify()
@@ -371,8 +385,15 @@ class NodeRuntime:
             config.mqtt.settings(config.node_id),
             config.outbox.path,
             health_interval_s=config.health.interval_s,
-            health_probe=health_probe(self.config_sync, software_version()),
+            health_probe=health_probe(
+                self.config_sync,
+                software_version(),
+                self._camera_readings,
+                clock=seams.clock,
+                monotonic=seams.monotonic,
+            ),
             on_config=self.config_sync.on_config,
+            on_config_rejected=self.config_sync.on_rejected,
             client_factory=seams.client_factory,
             clock=seams.clock,
             monotonic=seams.monotonic,
@@ -497,6 +518,21 @@ class NodeRuntime:
             camera_id: CameraCounts(worker.stats().pictures, schedules[camera_id].dropped, len(worker.queue))
             for camera_id, worker in self.workers.items()
         }
+
+    def _camera_readings(self) -> dict[str, CameraReading]:
+        """For health (the publisher's drain thread): workers may not exist yet at the first one."""
+        now = self.seams.monotonic()
+        readings = {}
+        for camera_id, pipeline in self.pipelines.items():
+            worker = self.workers.get(camera_id)
+            stats = None if worker is None else worker.stats()
+            readings[camera_id] = CameraReading(
+                state=CaptureState.STARTING if stats is None else stats.state,
+                last_frame_monotonic=None if stats is None else stats.last_picture_at,
+                fps_analysed=pipeline.analysed.per_second(now),
+                incidents_open=pipeline.incidents_open,
+            )
+        return readings
 
     def _last_frame(self, camera_id: str) -> float | None:
         worker = self.workers.get(camera_id)

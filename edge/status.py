@@ -5,7 +5,8 @@
   blurred, soon after a camera's first frame and then every `snapshot_interval_s`, so the
   admin's zone editor has a current picture to draw on.
 - Health: the publisher sends `{prefix}/{node}/health` every interval; `health_probe` adds
-  the applied config version to it.
+  each camera's state, last frame, analysed fps and open incidents, and the config sync's
+  applied version and latest rejection (with its first `source:line: key: message` problems).
 - Metrics gauges that are polled rather than counted (outbox backlog, queue depth).
 
 The capture layer knows five states; the wire contract (uplink.messages.CameraState) three:
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,12 +28,12 @@ import cv2
 import numpy as np
 
 from edge.capture import CameraState as CaptureState
-from edge.config_sync import ConfigSync
+from edge.config_sync import ConfigSync, SyncStatus
 from edge.evidence import EvidencePolicy, blur_people, encode_bounded_jpeg
 from edge.metrics import NodeMetrics
 from models.types import Detections, Frame, Image
 from uplink.clock import Clock, utc_now
-from uplink.messages import CameraState, CameraStatus
+from uplink.messages import MAX_PROBLEM_CHARS, CameraHealth, CameraState, CameraStatus, ConfigHealth
 from uplink.publisher import HealthProbe
 
 log = logging.getLogger(__name__)
@@ -192,11 +194,96 @@ class StatusLoop:
                 log.exception("status loop round failed")
 
 
-def health_probe(config_sync: ConfigSync, software_version: str | None) -> Callable[[], HealthProbe]:
-    """What the publisher adds to each health message: the applied config version."""
+class RateMeter:
+    """Events per second over the last `window_s`: the pipeline marks, the health probe reads."""
+
+    def __init__(self, window_s: float = 30.0, max_events: int = 4096) -> None:
+        if window_s <= 0:
+            raise ValueError(f"window_s must be > 0, got {window_s}")
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=max_events)
+        self._lock = threading.Lock()
+        self._first: float | None = None
+
+    def mark(self, now: float) -> None:
+        with self._lock:
+            if self._first is None:
+                self._first = now
+            self._times.append(now)
+
+    def per_second(self, now: float) -> float:
+        with self._lock:
+            if self._first is None:
+                return 0.0
+            since = now - self.window_s
+            while self._times and self._times[0] < since:
+                self._times.popleft()
+            # A camera that started less than a window ago is measured over the time it has run.
+            span_s = min(self.window_s, now - self._first)
+            return len(self._times) / span_s if span_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CameraReading:
+    """One camera now: its capture worker's state and last picture, its pipeline's counts."""
+
+    state: CaptureState
+    last_frame_monotonic: float | None
+    fps_analysed: float
+    incidents_open: int
+
+
+def camera_health(
+    camera_id: str, reading: CameraReading, clock: Clock, monotonic: Callable[[], float]
+) -> CameraHealth:
+    last = reading.last_frame_monotonic
+    return CameraHealth(
+        camera_id=camera_id,
+        state=WIRE_STATE[reading.state],
+        last_frame_at=None if last is None else utc_of_monotonic(min(last, monotonic()), clock, monotonic),
+        fps_analysed=round(max(0.0, reading.fps_analysed), 3),
+        incidents_open=max(0, reading.incidents_open),
+    )
+
+
+def config_health(status: SyncStatus) -> ConfigHealth:
+    rejected = status.rejected
+    if rejected is None:
+        return ConfigHealth(applied_version=status.applied_version)
+    return ConfigHealth(
+        applied_version=status.applied_version,
+        rejected_version=rejected.version,
+        rejected_at=rejected.at,
+        problems=[_clip(problem) for problem in rejected.problems] or ["(no details)"],
+    )
+
+
+def _clip(problem: str) -> str:
+    return problem if len(problem) <= MAX_PROBLEM_CHARS else problem[: MAX_PROBLEM_CHARS - 1] + "…"
+
+
+def health_probe(
+    config_sync: ConfigSync,
+    software_version: str | None,
+    cameras: Callable[[], Mapping[str, CameraReading]] = dict,
+    *,
+    clock: Clock = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Callable[[], HealthProbe]:
+    """What the publisher adds to each health message: cameras and config, as they are now."""
 
     def probe() -> HealthProbe:
-        return HealthProbe(config_version=config_sync.applied_version, software_version=software_version)
+        status = config_sync.status()
+        readings = cameras()
+        return HealthProbe(
+            config_version=status.applied_version,
+            software_version=software_version,
+            cameras=tuple(
+                camera_health(camera_id, readings[camera_id], clock, monotonic)
+                for camera_id in sorted(readings)
+            ),
+            config=config_health(status),
+        )
 
     return probe
 

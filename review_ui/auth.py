@@ -112,9 +112,30 @@ class Accounts:
                 detail["password"] = "changed"
             audit.record(db, self.clock, by, "user.update", username, detail, ip)
 
+    def reset_password(self, username: str, password: str, by: str, ip: str = "") -> None:
+        """An admin sets a new password; the user's open sessions end (API tokens stay)."""
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        with self.store.write() as db:
+            if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+                raise UserError(f"no user {username!r}")
+            db.execute(
+                "UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(password), username]
+            )
+            ended = db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount
+            audit.record(db, self.clock, by, "user.password_reset", username, {"sessions_ended": ended}, ip)
+
     def set_locale(self, username: str, locale: str | None) -> None:
         with self.store.write() as db:
             db.execute("UPDATE users SET locale = ? WHERE username = ?", [locale, username])
+
+    def get_user(self, username: str) -> dict[str, object] | None:
+        rows = list(
+            self.store.read().query(
+                "SELECT username, role, locale, active, created_at FROM users WHERE username = ?", [username]
+            )
+        )
+        return rows[0] if rows else None
 
     def list_users(self) -> list[dict[str, object]]:
         return list(
@@ -187,6 +208,29 @@ class Accounts:
             )
             audit.record(db, self.clock, by, "token.create", username, {"name": name}, ip)
         return token
+
+    def list_api_tokens(self) -> list[dict[str, object]]:
+        """Every token (never the secret, only its name), newest first, revoked ones included."""
+        return list(
+            self.store.read().query(
+                "SELECT id, name, username, created_at, revoked_at FROM api_tokens ORDER BY id DESC"
+            )
+        )
+
+    def revoke_api_token(self, username: str, token_id: int, by: str, ip: str = "") -> None:
+        """Revoke one of `username`'s tokens (idempotent); it stops working at once."""
+        with self.store.write() as db:
+            row = db.execute(
+                "SELECT name, revoked_at FROM api_tokens WHERE id = ? AND username = ?", [token_id, username]
+            ).fetchone()
+            if row is None:
+                raise UserError(f"no token {token_id} for user {username!r}")
+            if row[1] is not None:
+                return  # already revoked: nothing changes, nothing to audit
+            db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?", [iso(self.clock.now()), token_id])
+            audit.record(
+                db, self.clock, by, "token.revoke", username, {"token_id": token_id, "name": row[0]}, ip
+            )
 
     def from_api_token(self, token: str) -> Principal | None:
         row = (

@@ -1,4 +1,4 @@
-"""`curbwatch review ...`: run the review server, manage users."""
+"""`curbwatch review ...`: run the review server, manage users, export reviewed incidents."""
 
 from __future__ import annotations
 
@@ -80,3 +80,40 @@ def create_user(config_path: Path, username: str, role: str, password_file: Path
     finally:
         store.close()
     click.echo(f"created {role} {username}")
+
+
+@review_group.command("export-verdicts")
+@CONFIG_OPTION
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="ZIP file to write (manifest.jsonl + images/)",
+)
+@click.option(
+    "--since", default="", help="only verdicts from this UTC date or time on (YYYY-MM-DD[THH:MM:SSZ])"
+)
+def export_verdicts(config_path: Path, out_path: Path, since: str) -> None:
+    """Export confirmed and rejected incidents with their evidence as training data."""
+    from review_ui.clock import SystemClock
+    from review_ui.exports import ExportError, VerdictExporter, check_since
+    from review_ui.service import open_store
+
+    config = _load(config_path)
+    try:
+        check_since(since)
+    except ExportError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    store = open_store(config)
+    partial = out_path.with_name(out_path.name + ".part")
+    try:
+        with partial.open("wb") as out:
+            summary = VerdictExporter(store, SystemClock(), config.evidence_dir).write(out, since, "cli")
+        partial.replace(out_path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"{out_path}: {exc}") from exc
+    finally:
+        store.close()
+    click.echo(f"wrote {summary.verdicts} verdicts and {summary.images} images to {out_path}")

@@ -197,3 +197,65 @@ def change_token(db: sqlite_utils.Database) -> str:
     verdict = db.execute("SELECT max(id) FROM verdicts").fetchone()[0]
     moved = db.execute("SELECT max(updated_at) FROM workflow").fetchone()[0]
     return f"{events or 0}|{verdict or 0}|{moved or 0}"
+
+
+def camera_overview(db: sqlite_utils.Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The cameras & nodes page: nodes with their last health, cameras with what health adds.
+
+    A camera's `state` comes from its retained status topic (sent on every change) when there
+    is one; health (every interval) adds fps and open incidents, and the later last frame.
+    A node's `rejection` is the config it refused, from health (curbwatch.health/2).
+    """
+    nodes = list(
+        db.query("SELECT node_id, status, health, config_version, updated_at FROM nodes ORDER BY node_id")
+    )
+    reported: dict[tuple[str, str], dict[str, Any]] = {}
+    for node in nodes:
+        health = _json_object(node["health"])
+        node["health"] = health
+        config = health.get("config")
+        node["rejection"] = None
+        if isinstance(config, dict) and config.get("rejected_at"):
+            node["rejection"] = {
+                "version": config.get("rejected_version"),
+                "at": config["rejected_at"],
+                "problems": [p for p in config.get("problems") or [] if isinstance(p, str)],
+            }
+        for camera in health.get("cameras") or []:
+            if isinstance(camera, dict) and camera.get("camera_id"):
+                reported[(node["node_id"], camera["camera_id"])] = camera
+    cameras = list(
+        db.query(
+            "SELECT node_id, camera_id, state, last_frame_at, snapshot_path, updated_at"
+            " FROM cameras ORDER BY node_id, camera_id"
+        )
+    )
+    known = {(row["node_id"], row["camera_id"]) for row in cameras}
+    for node_id, camera_id in reported.keys() - known:  # in health, no status message yet
+        cameras.append(
+            {
+                "node_id": node_id,
+                "camera_id": camera_id,
+                "state": None,
+                "last_frame_at": None,
+                "snapshot_path": None,
+                "updated_at": None,
+            }
+        )
+    for row in cameras:
+        camera = reported.get((row["node_id"], row["camera_id"]), {})
+        row["state"] = row["state"] or camera.get("state")
+        frames = [at for at in (row["last_frame_at"], camera.get("last_frame_at")) if isinstance(at, str)]
+        row["last_frame_at"] = max(frames) if frames else None  # UTC ISO with Z: sorts as text
+        row["fps_analysed"] = camera.get("fps_analysed")
+        row["incidents_open"] = camera.get("incidents_open")
+    cameras.sort(key=lambda row: (row["node_id"], row["camera_id"]))
+    return nodes, cameras
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -17,9 +17,12 @@ import uvicorn
 from fastapi import FastAPI
 
 from review_ui.auth import Accounts, LoginLimiter
+from review_ui.changes import ChangeNotifier
 from review_ui.clock import Clock, SystemClock
 from review_ui.config import ReviewConfig, read_secret
 from review_ui.db import Store
+from review_ui.evidence_links import EvidenceLinks
+from review_ui.exports import VerdictExporter
 from review_ui.i18n import Catalog
 from review_ui.migrations import migrate
 from review_ui.reminders.channels import (
@@ -56,7 +59,12 @@ class ReviewServer:
     def __init__(self, config: ReviewConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        secret = config.secret_key_file.read_bytes().strip()
+        if len(secret) < 16:
+            raise ValueError(f"{config.secret_key_file}: the secret key must have at least 16 bytes")
         self.store = open_store(config)
+        self.changes = ChangeNotifier()
+        self.links = EvidenceLinks(secret, config.public_base_url, self.clock)
         self._mqtt_client: mqtt.Client | None = None
         channels: dict[str, Channel] = {
             "email": EmailChannel(
@@ -88,12 +96,12 @@ class ReviewServer:
                 settings,
                 config.db_path,
                 config.evidence_dir,
-                on_change=lambda _incident_id: self.worker.wake(),
+                on_change=self._ingested,
             )
         else:
             channels["mqtt"] = UnavailableChannel("MQTT is not configured")
         self.dispatcher = Dispatcher(
-            self.store, self.clock, channels, config.reminders, config.evidence_dir, config.public_base_url
+            self.store, self.clock, channels, config.reminders, config.evidence_dir, self.links.url
         )
         self.zones = ZoneConfigs(self.store, self.clock, publisher)
         self.worker = Worker(
@@ -103,9 +111,6 @@ class ReviewServer:
             on_tick=self.zones.mark_applied,
         )
         self.accounts = Accounts(self.store, self.clock, config.session_ttl_h)
-        secret = config.secret_key_file.read_bytes().strip()
-        if len(secret) < 16:
-            raise ValueError(f"{config.secret_key_file}: the secret key must have at least 16 bytes")
         self.context = AppContext(
             config=config,
             store=self.store,
@@ -118,11 +123,23 @@ class ReviewServer:
             zones=self.zones,
             catalog=Catalog(),
             secret=secret,
-            wake_worker=self.worker.wake,
+            exporter=VerdictExporter(self.store, self.clock, config.evidence_dir),
+            links=self.links,
+            changes=self.changes,
+            wake_worker=self._changed,
         )
         self.app: FastAPI = create_app(self.context)
         self._http: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
+
+    def _ingested(self, _incident_id: object) -> None:
+        self.worker.wake()
+        self.changes.notify()
+
+    def _changed(self) -> None:
+        """After a verdict or a re-queue: send reminders now, refresh every open queue."""
+        self.worker.wake()
+        self.changes.notify()
 
     def start_background(self) -> None:
         if self.ingest is not None:
@@ -144,7 +161,8 @@ class ReviewServer:
         self.store.close()
 
     def _uvicorn(self, **overrides: Any) -> uvicorn.Server:
-        return uvicorn.Server(
+        return _Server(
+            self.changes,
             uvicorn.Config(
                 self.app,
                 host=self.config.bind,
@@ -152,7 +170,7 @@ class ReviewServer:
                 log_level="warning",
                 access_log=False,
                 **overrides,
-            )
+            ),
         )
 
     def serve_forever(self) -> None:
@@ -176,6 +194,19 @@ class ReviewServer:
         try:
             yield self
         finally:
+            self.changes.close()
             self._http.should_exit = True
             self._http_thread.join(10)
             self.stop_background()
+
+
+class _Server(uvicorn.Server):
+    """Ends the open event streams first: uvicorn waits for running responses before it stops."""
+
+    def __init__(self, changes: ChangeNotifier, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._changes = changes
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self._changes.close()
+        super().handle_exit(sig, frame)

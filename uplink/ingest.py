@@ -22,10 +22,12 @@ from pydantic import ValidationError
 from uplink.clock import Clock, format_utc, utc_now
 from uplink.files import JPEG_MAGIC, write_atomic
 from uplink.messages import (
+    HEALTH_SCHEMA_V1,
     CameraStatus,
     IncidentEventKind,
     IncidentMessage,
     NodeHealth,
+    NodeHealthV1,
     NodeState,
     WireModel,
 )
@@ -134,7 +136,7 @@ class Ingest:
             _check_origin(where, message.node_id, message.camera_id)
             return self._incident(message, received_at)
         if where.kind is TopicKind.NODE_HEALTH:
-            health = _parse(NodeHealth, payload)
+            health = _parse_health(payload)
             _check_origin(where, health.node_id, None)
             self._upsert_node(
                 where.node_id, received_at, health=payload.decode(), config=health.config_version
@@ -252,6 +254,15 @@ def _parse(model: type[_M], payload: bytes) -> _M:
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()[:10]
         )
         raise Rejected(f"invalid {model.__name__}: {details}") from exc
+
+
+def _parse_health(payload: bytes) -> NodeHealth | NodeHealthV1:
+    """/2 from current nodes, /1 from nodes not upgraded yet (docs/mqtt.md: the server goes first)."""
+    try:
+        legacy = json.loads(payload).get("schema") == HEALTH_SCHEMA_V1
+    except (ValueError, AttributeError):  # not JSON, not an object: _parse says what is wrong
+        legacy = False
+    return _parse(NodeHealthV1, payload) if legacy else _parse(NodeHealth, payload)
 
 
 def _check_origin(where: ParsedTopic, node_id: str, camera_id: str | None) -> None:

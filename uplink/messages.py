@@ -29,13 +29,17 @@ from uplink.clock import format_utc
 
 INCIDENT_SCHEMA: Final = "curbwatch.incident/1"
 CONFIG_SCHEMA: Final = "curbwatch.config/1"
-HEALTH_SCHEMA: Final = "curbwatch.health/1"
+HEALTH_SCHEMA: Final = "curbwatch.health/2"
+HEALTH_SCHEMA_V1: Final = "curbwatch.health/1"  # still accepted by the ingest (docs/mqtt.md)
 CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/1"
 
 # A JPEG of a 1080p frame at quality ~85 is 200-400 KiB; 512 KiB leaves room and keeps one
 # incident message (base64: x4/3) under the ingest's default 1 MiB payload limit.
 MAX_EVIDENCE_BYTES = 512 * 1024
 MAX_ZONE_DOCUMENT_CHARS = 256 * 1024
+MAX_HEALTH_PROBLEMS = 10  # config problems carried in health; the edge log has all of them
+MAX_PROBLEM_CHARS = 500
+MAX_HEALTH_CAMERAS = 64
 
 # Ids become MQTT topic levels and file names: no '/', '+', '#', no leading dot.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -180,24 +184,106 @@ class NodeState(StrEnum):
     OFFLINE = "offline"
 
 
-class NodeHealth(WireModel):
-    """Retained on {prefix}/{node}/health every health interval while the node is online."""
-
-    schema_: Literal["curbwatch.health/1"] = Field(default=HEALTH_SCHEMA, alias="schema")
-    node_id: Identifier
-    at: UtcDatetime
-    uptime_s: float = Field(ge=0.0)
-    outbox_backlog: int = Field(ge=0, description="events waiting for a PUBACK")
-    config_version: int | None = Field(None, ge=1, description="the applied ConfigMessage.version")
-    software_version: Annotated[str, StringConstraints(max_length=64)] | None = None
-
-    model_config = ConfigDict(populate_by_name=True)
-
-
 class CameraState(StrEnum):
     STREAMING = "streaming"
     RECONNECTING = "reconnecting"
     OFFLINE = "offline"
+
+
+class NodeHealthV1(WireModel):
+    """Retained on {prefix}/{node}/health every health interval while the node is online."""
+
+    # curbwatch.health/1, from nodes older than per-camera and config reporting: the ingest
+    # still reads it; nothing sends it. Title and description keep health-1.json unchanged.
+
+    schema_: Literal["curbwatch.health/1"] = Field(default=HEALTH_SCHEMA_V1, alias="schema")
+    node_id: Identifier
+    at: UtcDatetime
+    uptime_s: float = Field(ge=0.0)
+    outbox_backlog: int = Field(ge=0, description="events waiting for a PUBACK")
+    config_version: int | None = Field(default=None, ge=1, description="the applied ConfigMessage.version")
+    software_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    model_config = ConfigDict(populate_by_name=True, title="NodeHealth")
+
+
+class CameraHealth(WireModel):
+    """One camera as the node sees it when the health message is built."""
+
+    camera_id: Identifier
+    state: CameraState
+    last_frame_at: UtcDatetime | None = Field(
+        default=None, description="the last picture the capture decoded"
+    )
+    fps_analysed: float = Field(ge=0.0, description="frames through the detector per second, recently")
+    incidents_open: int = Field(ge=0, description="incidents open on this camera now")
+
+
+Problem = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_PROBLEM_CHARS),
+    Field(description="`source:line: key: message`, as the zones loader prints it"),
+]
+
+
+class ConfigHealth(WireModel):
+    """The zone config the node runs, and the newest one it refused (if newer than that)."""
+
+    applied_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="the applied ConfigMessage.version; absent: the node's local zone files",
+    )
+    rejected_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="the refused ConfigMessage.version; absent with rejected_at: unreadable",
+    )
+    rejected_at: UtcDatetime | None = Field(
+        default=None, description="when the node refused it; marks a rejection"
+    )
+    problems: list[Problem] = Field(
+        default_factory=list, max_length=MAX_HEALTH_PROBLEMS, description="why, first problems first"
+    )
+
+    @model_validator(mode="after")
+    def _rejection_is_complete(self) -> ConfigHealth:
+        if self.rejected_at is None and (self.rejected_version is not None or self.problems):
+            raise ValueError("rejected_version and problems need rejected_at")
+        if self.rejected_at is not None and not self.problems:
+            raise ValueError("a rejection (rejected_at) needs at least one problem")
+        return self
+
+
+class NodeHealth(WireModel):
+    """Retained on {prefix}/{node}/health every health interval while the node is online.
+
+    /2 is /1 plus the optional `cameras` and `config` blocks; every /1 field keeps its meaning.
+    """
+
+    schema_: Literal["curbwatch.health/2"] = Field(default=HEALTH_SCHEMA, alias="schema")
+    node_id: Identifier
+    at: UtcDatetime
+    uptime_s: float = Field(ge=0.0)
+    outbox_backlog: int = Field(ge=0, description="events waiting for a PUBACK")
+    config_version: int | None = Field(default=None, ge=1, description="the applied ConfigMessage.version")
+    software_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    cameras: list[CameraHealth] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)
+    config: ConfigHealth | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeHealth:
+        ids = [camera.camera_id for camera in self.cameras or ()]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"cameras: camera_id must be unique, got {ids}")
+        if self.config is not None and self.config.applied_version != self.config_version:
+            raise ValueError(
+                f"config.applied_version ({self.config.applied_version}) must equal"
+                f" config_version ({self.config_version})"
+            )
+        return self
 
 
 class CameraStatus(WireModel):

@@ -10,11 +10,12 @@ row. Either way delivery is at-least-once and the ingest deduplicates on (incide
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,17 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from uplink.clock import Clock, utc_now
-from uplink.messages import CameraStatus, ConfigMessage, NodeHealth, NodeState, to_json
+from uplink.messages import (
+    MAX_HEALTH_CAMERAS,
+    MAX_HEALTH_PROBLEMS,
+    CameraHealth,
+    CameraStatus,
+    ConfigHealth,
+    ConfigMessage,
+    NodeHealth,
+    NodeState,
+    to_json,
+)
 from uplink.mqtt import ClientFactory, new_client
 from uplink.outbox import Outbox
 from uplink.settings import MqttSettings
@@ -39,6 +50,12 @@ class HealthProbe:
 
     config_version: int | None = None
     software_version: str | None = None
+    cameras: tuple[CameraHealth, ...] = ()
+    config: ConfigHealth | None = None
+
+
+# (version if the payload had a readable one, problems as `source: key: message`)
+ConfigRejectedCallback = Callable[[int | None, Sequence[str]], None]
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ class Publisher:
         prune_interval_s: float = 3600.0,
         health_probe: Callable[[], HealthProbe] = HealthProbe,
         on_config: Callable[[ConfigMessage], None] | None = None,
+        on_config_rejected: ConfigRejectedCallback | None = None,
         client_factory: ClientFactory = new_client,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -85,6 +103,7 @@ class Publisher:
         self._prune_interval_s = prune_interval_s
         self._health_probe = health_probe
         self._on_config = on_config
+        self._on_config_rejected = on_config_rejected
         self._clock = clock
         self._monotonic = monotonic
         self.client = client_factory(settings, clean_session=True)
@@ -192,15 +211,33 @@ class Publisher:
         try:
             config = ConfigMessage.model_validate_json(message.payload)
         except ValidationError as exc:
-            log.error("node %s: rejected config on %s: %s", self.node_id, message.topic, exc)
+            version = _version_of(message.payload)
+            source = "config message" if version is None else f"config v{version}"
+            problems = [
+                f"{source}: {'.'.join(str(part) for part in error['loc']) or '(message)'}: {error['msg']}"
+                for error in exc.errors()[:MAX_HEALTH_PROBLEMS]
+            ]
+            self._config_rejected(version, problems)
             return
         if config.node_id != self.node_id:
-            log.error("node %s: rejected config addressed to node %s", self.node_id, config.node_id)
+            problem = f"config v{config.version}: node_id: is '{config.node_id}', expected '{self.node_id}'"
+            self._config_rejected(config.version, [problem])
             return
         try:
             self._on_config(config)
         except Exception:
             log.exception("node %s: on_config failed for config version %d", self.node_id, config.version)
+
+    def _config_rejected(self, version: int | None, problems: list[str]) -> None:
+        """A config the node cannot even read goes to the same rejection report as bad zones
+        (the callback's owner logs it, so it is logged here only when nobody listens)."""
+        if self._on_config_rejected is None:
+            log.error("node %s: rejected config: %s", self.node_id, "; ".join(problems))
+            return
+        try:
+            self._on_config_rejected(version, problems)
+        except Exception:
+            log.exception("node %s: on_config_rejected failed", self.node_id)
 
     # -- drain thread -------------------------------------------------------------------------
 
@@ -291,13 +328,33 @@ class Publisher:
         if now < self._next_health:
             return
         self._next_health = now + self._health_interval_s
+        try:  # health is a report: a fault in it must never stop the drain of events
+            health = self._health(outbox, now)
+        except Exception:
+            log.exception("node %s: health report failed; trying again next interval", self.node_id)
+            return
+        self.client.publish(self.topics.node_health(self.node_id), to_json(health), qos=0, retain=True)
+
+    def _health(self, outbox: Outbox, now: float) -> NodeHealth:
         probe = self._health_probe()
-        health = NodeHealth(
+        config_version = probe.config.applied_version if probe.config is not None else probe.config_version
+        return NodeHealth(
             node_id=self.node_id,
             at=self._clock(),
             uptime_s=max(0.0, now - self._started_at),
             outbox_backlog=outbox.backlog(),
-            config_version=probe.config_version,
+            config_version=config_version,
             software_version=probe.software_version,
+            cameras=list(probe.cameras[:MAX_HEALTH_CAMERAS]) or None,
+            config=probe.config,
         )
-        self.client.publish(self.topics.node_health(self.node_id), to_json(health), qos=0, retain=True)
+
+
+def _version_of(payload: bytes | bytearray) -> int | None:
+    """The `version` of a config message that failed validation, when it has a usable one."""
+    try:
+        document = json.loads(payload)
+    except ValueError:  # also UnicodeDecodeError
+        return None
+    version = document.get("version") if isinstance(document, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) and version >= 1 else None

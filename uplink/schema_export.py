@@ -11,7 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from uplink.messages import CameraStatus, ConfigMessage, IncidentMessage, NodeHealth, WireModel
+from uplink.messages import (
+    CameraStatus,
+    ConfigMessage,
+    IncidentMessage,
+    NodeHealth,
+    NodeHealthV1,
+    WireModel,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
@@ -19,7 +26,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 MODELS: dict[str, type[WireModel]] = {
     "incident-1.json": IncidentMessage,
     "config-1.json": ConfigMessage,
-    "health-1.json": NodeHealth,
+    "health-1.json": NodeHealthV1,  # still accepted by the ingest
+    "health-2.json": NodeHealth,
     "camera-status-1.json": CameraStatus,
 }
 

@@ -27,14 +27,14 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         settings: ReminderSettings,
         evidence_dir: Path,
-        public_base_url: str,
+        evidence_url: Callable[[str], str],
     ) -> None:
         self.store = store
         self.clock = clock
         self.channels = dict(channels)
         self.settings = settings
         self.evidence_dir = evidence_dir.resolve()
-        self.public_base_url = public_base_url.rstrip("/")
+        self.evidence_url = evidence_url  # incident id -> signed, expiring link
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.settings.backoff_base_s * (2 ** max(0, attempts - 1))
@@ -72,7 +72,7 @@ class Dispatcher:
             zone_id=str(row["zone_id"]),
             opened_at=str(row["opened_at"]),
             deadline_at=str(row["deadline_at"]),
-            evidence_url=f"{self.public_base_url}/evidence/{row['incident_id']}",
+            evidence_url=self.evidence_url(str(row["incident_id"])),
             evidence_file=evidence,
         )
 

@@ -1,4 +1,5 @@
-// Queue: keyboard shortcuts and live update by polling a cheap change token.
+// Queue: keyboard shortcuts and live update: Server-Sent Events from /events carry the change
+// token; when EventSource is missing or fails, poll /api/v1/changes every 2 s instead.
 (function () {
   "use strict";
   const box = document.getElementById("queue");
@@ -19,15 +20,32 @@
     const response = await fetch(url, { credentials: "same-origin" });
     if (response.ok) { box.innerHTML = await response.text(); mark(); }
   }
+  let live = false;  // an open event stream: polling pauses
+  let polling = false;
+  async function changed(next) {
+    if (next && next !== token) { token = next; box.dataset.token = token; await refresh(); }
+  }
   async function poll() {
-    try {
-      const response = await fetch("/api/v1/changes", { credentials: "same-origin" });
-      if (response.ok) {
-        const body = await response.json();
-        if (body.token !== token) { token = body.token; box.dataset.token = token; await refresh(); }
-      }
-    } catch (e) { /* offline for a moment: try again next tick */ }
+    if (!live) {
+      try {
+        const response = await fetch("/api/v1/changes", { credentials: "same-origin" });
+        if (response.ok) await changed((await response.json()).token);
+      } catch (e) { /* offline for a moment: try again next tick */ }
+    }
     window.setTimeout(poll, 2000);
+  }
+  function startPolling() {
+    if (!polling) { polling = true; window.setTimeout(poll, 2000); }
+  }
+  function listen() {
+    if (typeof window.EventSource !== "function") { box.dataset.live = "poll"; startPolling(); return; }
+    const source = new EventSource("/events", { withCredentials: true });
+    source.addEventListener("open", () => { live = true; box.dataset.live = "sse"; });
+    source.addEventListener("change", (event) => { changed(event.data); });
+    source.addEventListener("error", () => {
+      // EventSource retries by itself; meanwhile (or for good, once it gives up) poll.
+      live = false; box.dataset.live = "poll"; startPolling();
+    });
   }
   async function confirmSelected() {
     const row = rows()[selected];
@@ -51,5 +69,5 @@
     event.preventDefault();
   });
   mark();
-  window.setTimeout(poll, 2000);
+  listen();
 })();

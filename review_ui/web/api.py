@@ -1,14 +1,18 @@
 """JSON API under /api/v1: session cookie + X-CSRF-Token header, or `Authorization: Bearer`."""
 
 # No `from __future__ import annotations`: FastAPI must see the local Annotated aliases.
+import os
+import tempfile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from review_ui import queries
 from review_ui.auth import Principal, Role
+from review_ui.exports import ExportError
 from review_ui.review import RejectReason, ReviewError, Verdict
 from review_ui.shops import ShopError, ShopIn
 from review_ui.web.context import AppContext
@@ -112,6 +116,37 @@ def router(ctx: AppContext) -> APIRouter:
     def changes(_user: Viewer) -> Changes:
         """A cheap token that changes whenever the queue may have; the queue page polls it."""
         return Changes(token=queries.change_token(ctx.store.read()))
+
+    @r.get(
+        "/exports/verdicts",
+        response_class=FileResponse,
+        responses={200: {"content": {"application/zip": {}}, "description": "manifest.jsonl + images/"}},
+    )
+    def export_verdicts(
+        request: Request,
+        user: Admin,
+        since: Annotated[str, Query(max_length=32, description="UTC date or time; '' = all")] = "",
+    ) -> Response:
+        """Every verdict (confirmed and rejected) since `since` as training data: a ZIP with
+        manifest.jsonl and the evidence JPEGs. Audit-logged."""
+        handle, name = tempfile.mkstemp(prefix="curbwatch-export-", suffix=".zip")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                ctx.exporter.write(out, since, user.username, client_ip(request))
+        except ExportError as exc:
+            os.unlink(name)
+            raise HTTPException(422, str(exc)) from exc
+        except BaseException:
+            os.unlink(name)
+            raise
+        stamp = ctx.clock.now().strftime("%Y%m%dT%H%M%SZ")
+        return FileResponse(
+            name,
+            media_type="application/zip",
+            filename=f"curbwatch-verdicts-{stamp}.zip",
+            headers={"Cache-Control": "no-store"},
+            background=BackgroundTask(os.unlink, name),
+        )
 
     @r.get("/shops")
     def list_shops(_user: Viewer) -> list[dict[str, Any]]:

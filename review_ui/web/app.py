@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from review_ui.web import api, pages_admin, pages_auth, pages_review
+from review_ui.web import api, live, pages_admin, pages_auth, pages_review, pages_shops, pages_users
 from review_ui.web.context import AppContext
 from review_ui.web.render import SECURITY_HEADERS, render
 from review_ui.web.security import Forbidden, LoginRequired, is_api, principal_of
@@ -23,7 +23,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         redoc_url=None,
     )
     app.mount("/static", StaticFiles(packages=[("review_ui", "static")]), name="static")
-    for module in (pages_auth, pages_review, pages_admin, api):
+    for module in (pages_auth, pages_review, pages_shops, pages_users, pages_admin, live, api):
         app.include_router(module.router(ctx))
 
     @app.exception_handler(LoginRequired)

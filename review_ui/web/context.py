@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from review_ui.auth import Accounts, LoginLimiter
+from review_ui.changes import ChangeNotifier
 from review_ui.clock import Clock
 from review_ui.config import ReviewConfig
 from review_ui.db import Store
+from review_ui.evidence_links import EvidenceLinks
+from review_ui.exports import VerdictExporter
 from review_ui.i18n import Catalog
 from review_ui.reminders.dispatcher import Dispatcher
 from review_ui.review import Reviewer
@@ -34,6 +37,9 @@ class AppContext:
     zones: ZoneConfigs
     catalog: Catalog
     secret: bytes
+    exporter: VerdictExporter
+    links: EvidenceLinks
+    changes: ChangeNotifier
     wake_worker: Callable[[], None] = field(default=_nothing)
 
     @property

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from review_ui import queries
 from review_ui.auth import Principal, Role
+from review_ui.evidence_links import LinkCheck
 from review_ui.review import RejectReason, ReviewError, Verdict
 from review_ui.web.context import AppContext
 from review_ui.web.render import render
@@ -131,6 +132,31 @@ def router(ctx: AppContext) -> APIRouter:
         if path is None:
             raise HTTPException(404, "no evidence")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @r.get("/e/{incident_id}")
+    def evidence_link(incident_id: str, exp: str = "", sig: str = "") -> Response:
+        """A reminder's signed link: this incident's image only, no login, until it expires."""
+        check = ctx.links.check(incident_id, exp[:16], sig[:128])
+        if check is not LinkCheck.VALID:
+            raise HTTPException(403, "link expired" if check is LinkCheck.EXPIRED else "invalid link")
+        row = (
+            ctx.store.read()
+            .execute("SELECT evidence_path FROM incidents WHERE incident_id = ?", [incident_id])
+            .fetchone()
+        )
+        path = safe_file(ctx.evidence_dir, row[0] if row else None)
+        if path is None:
+            raise HTTPException(404, "no evidence")
+        return FileResponse(
+            path,
+            media_type="image/jpeg",
+            headers={
+                "Cache-Control": "private, max-age=300",
+                "Referrer-Policy": "no-referrer",
+                "X-Robots-Tag": "noindex",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     @r.get("/snapshots/{node_id}/{camera_id}")
     def snapshot(node_id: str, camera_id: str, _user: Viewer) -> Response:

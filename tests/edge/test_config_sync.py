@@ -12,12 +12,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge.capture import CameraState as CaptureState
 from edge.config_sync import ConfigSync
 from edge.metrics import NodeMetrics
-from edge.status import health_probe
+from edge.status import CameraReading, health_probe
 from tests.support.broker import MosquittoBroker
 from uplink.config_publish import publish_config
-from uplink.messages import ConfigMessage
+from uplink.messages import CameraState, ConfigMessage, NodeHealth
 from uplink.publisher import Publisher
 from uplink.settings import MqttSettings
 from uplink.topics import Topics
@@ -87,6 +88,10 @@ class HealthWatcher:
         with self._lock:
             return None if self.latest is None else self.latest.get("config_version")
 
+    def health(self) -> NodeHealth | None:
+        with self._lock:
+            return None if self.latest is None else NodeHealth.model_validate_json(json.dumps(self.latest))
+
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
@@ -99,6 +104,14 @@ def watcher(own_broker: MosquittoBroker) -> Iterator[HealthWatcher]:
     health.close()
 
 
+def _streaming(cameras: dict[str, RecordingCamera]) -> Callable[[], dict[str, CameraReading]]:
+    """Every camera streaming, its last picture a second ago, one frame a second, nothing open."""
+    return lambda: {
+        camera_id: CameraReading(CaptureState.STREAMING, time.monotonic() - 1.0, 1.0, 0)
+        for camera_id in cameras
+    }
+
+
 def _start_node(
     broker: MosquittoBroker, tmp_path: Path, cameras: dict[str, RecordingCamera]
 ) -> tuple[ConfigSync, Publisher, NodeMetrics]:
@@ -109,8 +122,9 @@ def _start_node(
         _settings(broker, NODE),
         tmp_path / "edge.sqlite",
         health_interval_s=0.2,
-        health_probe=health_probe(sync, "test"),
+        health_probe=health_probe(sync, "test", _streaming(cameras)),
         on_config=sync.on_config,
+        on_config_rejected=sync.on_rejected,
     )
     publisher.start()
     assert publisher.wait_connected(10)
@@ -175,6 +189,92 @@ def test_invalid_config_rejected_and_last_good_kept_across_restart(
     assert sync.load_cached()
     assert sync.applied_version == 1
     assert [(zf.zones[0].id, version) for zf, version in restarted.applied] == [("door-a", 1)]
+
+
+def _retain_raw(broker: MosquittoBroker, payload: bytes) -> None:
+    """A retained config that is not a ConfigMessage at all (the review server never sends one)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="raw-config")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    info = client.publish(Topics().node_config(NODE), payload, qos=1, retain=True)
+    info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def test_rejection_reaches_health_with_file_line_problems_and_last_good_stays(
+    own_broker: MosquittoBroker, tmp_path: Path, watcher: HealthWatcher
+) -> None:
+    cam = RecordingCamera()
+    sync, publisher, _metrics = _start_node(own_broker, tmp_path, {"cam-01": cam})
+    review = _settings(own_broker, "review")
+
+    def health() -> NodeHealth:
+        report = watcher.health()
+        assert report is not None and report.config is not None
+        return report
+
+    try:
+        publish_config(review, NODE, _message(1, **{"cam-01": _zones("cam-01", "door-a")}))
+        _wait(lambda: watcher.health() is not None and health().config_version == 1)
+        assert health().config.applied_version == 1 and health().config.rejected_at is None  # type: ignore[union-attr]
+        (camera,) = health().cameras or []
+        assert (camera.camera_id, camera.state, camera.fps_analysed, camera.incidents_open) == (
+            "cam-01",
+            CameraState.STREAMING,
+            1.0,
+            0,
+        )
+
+        # Retained and invalid: the node keeps version 1 and says why, with file:line.
+        bad = _zones("cam-01", "door-b").replace(
+            "[[0.1, 0.5], [0.9, 0.5], [0.9, 0.9], [0.1, 0.9]]", BAD_POLYGON
+        )
+        publish_config(review, NODE, _message(2, **{"cam-01": bad}))
+        _wait(lambda: health().config.rejected_version == 2)  # type: ignore[union-attr]
+        config = health().config
+        assert config is not None and config.applied_version == 1 and health().config_version == 1
+        assert config.rejected_at is not None and config.problems
+        assert config.problems[0].startswith("config v2 cameras[cam-01]:5: zones[0].polygon: "), (
+            config.problems
+        )
+        assert [version for _zf, version in cam.applied] == [1]
+
+        # Not even a ConfigMessage: the publisher hands it to the same report, without a line.
+        _retain_raw(own_broker, b'{"schema": "curbwatch.config/1", "node_id": "node-7", "version": 3}')
+        _wait(lambda: health().config.rejected_version == 3)  # type: ignore[union-attr]
+        assert any(p.startswith("config v3: issued_at: Field required") for p in health().config.problems)  # type: ignore[union-attr]
+        assert health().config_version == 1 and [v for _zf, v in cam.applied] == [1]
+
+        # A reconnect redelivers the retained bad config: still rejected, still on version 1.
+        publisher.stop(2.0)
+        sync, publisher, _metrics = _start_node(own_broker, tmp_path, {"cam-01": cam})
+        _wait(lambda: sync.status().rejected is not None)
+        assert sync.applied_version == 1  # from the cache; version 3 refused again
+        _wait(lambda: health().config.rejected_version == 3 and health().config.applied_version == 1)  # type: ignore[union-attr]
+
+        # A newer good config is applied and the rejection leaves the report.
+        publish_config(review, NODE, _message(4, **{"cam-01": _zones("cam-01", "door-c")}))
+        _wait(lambda: health().config_version == 4)
+        assert health().config.rejected_at is None and health().config.problems == []  # type: ignore[union-attr]
+    finally:
+        publisher.stop(2.0)
+
+
+def test_unreadable_rejection_is_recorded_unless_older_than_applied(tmp_path: Path) -> None:
+    cam = RecordingCamera()
+    sync = ConfigSync(NODE, {"cam-01": cam}, tmp_path / "applied-config.json")
+    sync.on_rejected(None, ["config message: (message): Invalid JSON"])
+    rejected = sync.status().rejected
+    assert rejected is not None and rejected.version is None
+    sync.on_config(_message(5, **{"cam-01": _zones("cam-01", "door-a")}))
+    assert sync.status().rejected is None, "an applied config supersedes an unversioned rejection"
+    sync.on_rejected(4, ["config v4: issued_at: Field required"])  # older than applied: stale
+    assert sync.status().rejected is None
+    sync.on_rejected(6, [f"config v6: p{i}" for i in range(15)])
+    rejected = sync.status().rejected
+    assert rejected is not None and rejected.version == 6 and len(rejected.problems) == 10
+    assert sync.applied_version == 5
 
 
 def test_redelivered_or_older_versions_are_ignored(tmp_path: Path) -> None:

@@ -235,7 +235,10 @@ def test_node_turns_a_video_into_ordered_incident_events_at_the_centre(
     nodes = _centre_rows(ingest, "SELECT node_id, status, health, config_version FROM nodes")
     assert nodes[0][0] == NODE and nodes[0][1] == "offline"  # stop() published offline last
     assert nodes[0][3] == 5  # the applied config version, from the node's health
-    assert json.loads(str(nodes[0][2]))["outbox_backlog"] >= 0
+    health = json.loads(str(nodes[0][2]))
+    assert health["schema"] == "curbwatch.health/2" and health["outbox_backlog"] >= 0
+    assert health["config"] == {"applied_version": 5, "problems": []}
+    assert [camera["camera_id"] for camera in health["cameras"]] == ["cam-01"]
 
     # Metrics counted what happened (scraped over HTTP while running).
     cam = (("camera", "cam-01"),)

@@ -11,11 +11,21 @@ import numpy as np
 import pytest
 
 from edge.capture import CameraState as CaptureState
+from edge.config_sync import ConfigSync
 from edge.metrics import NodeMetrics
-from edge.status import CameraCounts, CameraStatusReporter, LatestView, StatusLoop, snapshot_jpeg
+from edge.status import (
+    CameraCounts,
+    CameraReading,
+    CameraStatusReporter,
+    LatestView,
+    RateMeter,
+    StatusLoop,
+    health_probe,
+    snapshot_jpeg,
+)
 from models.classes import COCO_CLASSES
 from models.types import Detections, Frame
-from uplink.messages import CameraState, CameraStatus
+from uplink.messages import CameraHealth, CameraState, CameraStatus, ConfigHealth
 
 NOW = datetime(2024, 5, 4, 8, 0, tzinfo=UTC)
 PERSON_XYXY = (345.0, 196.0, 385.0, 276.0)  # a walker in vtest.avi frame 100
@@ -114,3 +124,58 @@ def test_snapshots_go_out_at_once_then_every_interval(view: LatestView) -> None:
     assert metrics.registry.get_sample_value("curbwatch_frames_captured_total", cam) == 610
     assert metrics.registry.get_sample_value("curbwatch_frames_dropped_total", cam) == 2
     assert metrics.registry.get_sample_value("curbwatch_queue_depth", cam) == 1
+
+
+def test_rate_meter_counts_the_last_window_and_a_young_camera_over_its_age() -> None:
+    meter = RateMeter(window_s=10.0)
+    assert meter.per_second(100.0) == 0.0
+    for t in range(100, 105):  # one frame a second, for 5 s
+        meter.mark(float(t))
+    assert meter.per_second(105.0) == pytest.approx(1.0)  # over its 5 s, not the 10 s window
+    for t in range(105, 125, 2):  # then one every 2 s
+        meter.mark(float(t))
+    assert meter.per_second(125.0) == pytest.approx(0.5)
+    assert meter.per_second(200.0) == 0.0  # stalled: nothing in the window
+    with pytest.raises(ValueError, match="window_s"):
+        RateMeter(window_s=0)
+
+
+class _Zones:
+    def replace_zones(self, zone_file: object, version: int | None) -> None:
+        pass
+
+
+def test_health_probe_reports_cameras_and_the_config_rejection(tmp_path: Path) -> None:
+    sync = ConfigSync("node-1", {"cam-01": _Zones()}, tmp_path / "config.json", clock=lambda: NOW)
+    readings = {
+        "cam-02": CameraReading(CaptureState.STARTING, None, 0.0, 0),
+        "cam-01": CameraReading(CaptureState.STREAMING, 97.5, 0.987654, 2),
+    }
+    probe = health_probe(sync, "1.2.3", lambda: readings, clock=lambda: NOW, monotonic=lambda: 100.0)
+    report = probe()
+    assert report.software_version == "1.2.3" and report.config_version is None
+    assert report.cameras == (
+        CameraHealth(
+            camera_id="cam-01",
+            state=CameraState.STREAMING,
+            last_frame_at=NOW - timedelta(seconds=2.5),
+            fps_analysed=0.988,
+            incidents_open=2,
+        ),
+        CameraHealth(
+            camera_id="cam-02",
+            state=CameraState.RECONNECTING,
+            last_frame_at=None,
+            fps_analysed=0.0,
+            incidents_open=0,
+        ),
+    )
+    assert report.config == ConfigHealth(applied_version=None)
+    sync.on_rejected(3, ["config v3: " + "x" * 600])
+    config = probe().config
+    assert config is not None and (config.applied_version, config.rejected_version, config.rejected_at) == (
+        None,
+        3,
+        NOW,
+    )
+    assert len(config.problems[0]) == 500 and config.problems[0].endswith("…")

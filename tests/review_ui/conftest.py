@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from review_ui.auth import Role
 from review_ui.clock import ManualClock
 from review_ui.config import ReviewConfig
 from review_ui.service import ReviewServer
-from tests.review_ui.support import PASSWORD, T0, incident_topic, login, payload
+from tests.review_ui.support import PASSWORD, T0, Inbox, incident_topic, login, payload
+from tests.support.broker import free_port
 from uplink.ingest import Ingest
 from uplink.messages import IncidentMessage
 from uplink.review_db import open_review_database
@@ -107,3 +109,13 @@ def as_inspector(client: TestClient) -> str:
 @pytest.fixture
 def as_viewer(client: TestClient) -> str:
     return login(client, "viewer")
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email
 import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from typing import Any
 
 import cv2
@@ -104,3 +107,14 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.05)
+
+
+@dataclass
+class Inbox:
+    messages: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))  # type: ignore[attr-defined]
+        return "250 OK"

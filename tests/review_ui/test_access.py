@@ -19,6 +19,7 @@ MUTATIONS = [
     ("POST", "/api/v1/shops", "admin", {"json": SHOP}),
     ("PUT", "/api/v1/shops/shop-12", "admin", {"json": SHOP}),
     ("DELETE", "/api/v1/shops/shop-12", "admin", {}),
+    ("POST", "/shops/shop-12", "admin", {"form": SHOP}),
     ("POST", "/shops/shop-12/delete", "admin", {"form": {}}),
     (
         "POST",
@@ -28,10 +29,17 @@ MUTATIONS = [
     ),
     ("POST", "/users/viewer", "admin", {"form": {"role": "inspector", "active": "1"}}),
     ("POST", "/users/viewer/tokens", "admin", {"form": {"name": "t"}}),
+    ("POST", "/users/viewer/password", "admin", {"form": {"password": "a new long password"}}),
+    ("POST", "/users/viewer/tokens/1/revoke", "admin", {"form": {}}),
     ("POST", "/reminders/1/retry", "admin", {"form": {}}),
     ("PUT", "/api/v1/zones/node-a/cam-01", "admin", {"json": {"document": "camera_id: cam-01\nzones: []\n"}}),
 ]
-ADMIN_PAGES = ["/audit", "/users", "/zones/node-a/cam-01"]
+ADMIN_PAGES = [
+    "/audit",
+    "/users",
+    "/zones/node-a/cam-01",
+    "/api/v1/exports/verdicts",
+]
 VIEWER_PAGES = [
     "/queue",
     "/reminders",

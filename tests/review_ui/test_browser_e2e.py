@@ -15,8 +15,17 @@ from review_ui.service import ReviewServer
 from tests.conftest import ROOT
 from tests.review_ui.conftest import make_config
 from tests.review_ui.mqtt_support import EdgeLike
-from tests.review_ui.support import CAMERA, NODE, PASSWORD, PREFIX, T0, incident_message, jpeg, wait_until
-from tests.review_ui.test_reminders import Inbox
+from tests.review_ui.support import (
+    CAMERA,
+    NODE,
+    PASSWORD,
+    PREFIX,
+    T0,
+    Inbox,
+    incident_message,
+    jpeg,
+    wait_until,
+)
 from tests.support.broker import MosquittoBroker, free_port
 from uplink.messages import ConfigMessage, NodeHealth, to_json
 
@@ -65,7 +74,8 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
     edge.publish(f"{PREFIX}/{NODE}/{CAMERA}/snapshot", jpeg(640, 360, seed=7), retain=True)
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
         page.goto(f"{base}/queue")
         assert "/login" in page.url
         page.fill("input[name=username]", "admin")
@@ -82,13 +92,23 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
         page.click("#shop-form button[type=submit]")
         page.wait_for_selector("text=owner@shop.example")
 
+        # a second tab without EventSource: the queue falls back to polling
+        polled = context.new_page()
+        polled.add_init_script("delete window.EventSource;")
+        polled.goto(f"{base}/queue")
+        polled.wait_for_selector("#queue[data-live='poll']")
         page.goto(f"{base}/queue")
         page.wait_for_selector("text=暂无待审事件")
+        page.wait_for_selector("#queue[data-live='sse']", timeout=10_000)
         message = incident_message()
         iid = str(message.incident_id)
         edge.publish(f"{PREFIX}/{NODE}/{CAMERA}/incident", to_json(message))
         row = page.wait_for_selector(f"tr[data-incident='{iid}']", timeout=15_000)  # arrives without reload
         assert row is not None
+        polled.wait_for_selector(f"tr[data-incident='{iid}']", timeout=15_000)
+        polled.close()
+        font = page.evaluate("getComputedStyle(document.body).fontFamily")
+        assert font.startswith('"Noto Sans CJK SC"') and "WenQuanYi Zen Hei" in font, font
         page.screenshot(path=str(SHOTS / "queue-live.png"), full_page=True)
         page.keyboard.press("c")
         page.wait_for_selector(f"tr[data-incident='{iid}']", state="detached", timeout=10_000)

@@ -8,14 +8,11 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from review_ui.clock import ManualClock
@@ -24,30 +21,9 @@ from review_ui.reminders.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from review_ui.review import RejectReason, ReviewError, Verdict
 from review_ui.service import ReviewServer
 from tests.review_ui.conftest import Feed, make_config
-from tests.review_ui.support import incident_message, login
+from tests.review_ui.support import Inbox, incident_message, login
 from tests.support.broker import free_port
 from uplink.messages import IncidentEventKind
-
-
-@dataclass
-class Inbox:
-    messages: list[Message] = field(default_factory=list)
-    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))  # type: ignore[attr-defined]
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))  # type: ignore[attr-defined]
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def add_shop(server: ReviewServer, channel: str, target: str, locale: str = "zh-CN") -> None:
@@ -212,10 +188,8 @@ def test_webhook_is_signed_and_retried(
     )
     assert hmac.compare_digest(headers[SIGNATURE_HEADER], expected)
     document = json.loads(body)
-    assert (
-        document["incident_id"] == iid
-        and document["evidence_url"] == f"https://review.example/evidence/{iid}"
-    )
+    assert document["incident_id"] == iid
+    assert document["evidence_url"].startswith(f"https://review.example/e/{iid}?exp=")
     assert document["subject"].startswith("Rectification reminder")
     feed.db.close()
     server.store.close()

@@ -14,11 +14,14 @@ import sqlite_utils
 from tests.uplink.helpers import CAMERA, NODE, T0, incident
 from uplink.ingest import Ingest, OutcomeKind
 from uplink.messages import (
+    CameraHealth,
     CameraState,
     CameraStatus,
+    ConfigHealth,
     Evidence,
     IncidentEventKind,
     NodeHealth,
+    NodeHealthV1,
     to_json,
 )
 from uplink.review_db import open_review_database
@@ -142,6 +145,41 @@ def test_node_status_health_camera_and_snapshot(
     assert dict(db.table("nodes").get(NODE))["config_version"] == 7, "a status must not erase health"
 
 
+def test_health_of_both_versions_is_stored_as_received(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    """Nodes not yet upgraded send /1; upgraded ones /2 with cameras and config (docs/mqtt.md)."""
+    old = NodeHealthV1(node_id=NODE, at=T0, uptime_s=5.0, outbox_backlog=0, config_version=3)
+    assert ingest.handle(T.node_health(NODE), to_json(old)).kind is OutcomeKind.UPDATED
+    assert dict(db.table("nodes").get(NODE))["config_version"] == 3
+    new = NodeHealth(
+        node_id=NODE,
+        at=T0,
+        uptime_s=35.0,
+        outbox_backlog=0,
+        config_version=4,
+        cameras=[
+            CameraHealth(
+                camera_id=CAMERA,
+                state=CameraState.STREAMING,
+                last_frame_at=T0,
+                fps_analysed=1.0,
+                incidents_open=2,
+            )
+        ],
+        config=ConfigHealth(
+            applied_version=4,
+            rejected_version=5,
+            rejected_at=T0,
+            problems=["config v5 cameras[cam-01]:3: zones: bad"],
+        ),
+    )
+    assert ingest.handle(T.node_health(NODE), to_json(new)).kind is OutcomeKind.UPDATED
+    node = dict(db.table("nodes").get(NODE))
+    assert node["config_version"] == 4
+    stored = json.loads(node["health"])
+    assert stored["schema"] == "curbwatch.health/2" and stored["cameras"][0]["incidents_open"] == 2
+    assert stored["config"]["problems"] == ["config v5 cameras[cam-01]:3: zones: bad"]
+
+
 def _good() -> bytes:
     return to_json(incident(uuid.UUID(int=1), 0, OPENED))
 
@@ -172,6 +210,23 @@ BAD_INPUT = [
         "does not match",
     ),
     ("snapshot not a JPEG", T.snapshot(NODE, CAMERA), b"\x89PNG\r\n", "not a JPEG"),
+    (
+        "health /1 with /2 blocks",
+        T.node_health(NODE),
+        json.dumps(
+            {
+                "schema": "curbwatch.health/1",
+                "node_id": NODE,
+                "at": "2026-05-01T02:00:00Z",
+                "uptime_s": 1.0,
+                "outbox_backlog": 0,
+                "cameras": [],
+            }
+        ).encode(),
+        "invalid NodeHealthV1: cameras",
+    ),
+    ("health /3", T.node_health(NODE), b'{"schema": "curbwatch.health/3"}', "unknown schema"),
+    ("health not an object", T.node_health(NODE), b"[]", "expected a JSON object"),
 ]
 
 

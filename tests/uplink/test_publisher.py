@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from tests.support.broker import MosquittoBroker
@@ -155,7 +156,7 @@ def test_status_health_camera_state_and_graceful_offline(
     late = Collector(
         broker, f"{T.prefix}/{node_id}/#", client_id="late-joiner"
     )  # retained state for newcomers
-    retained = {}
+    retained: dict[str, bytes | bytearray] = {}
     while len(retained) < 4:
         message = late.next()
         retained[message.topic] = message.payload
@@ -191,3 +192,65 @@ def test_publish_config_refuses_a_config_for_another_node(broker: MosquittoBroke
     config = ConfigMessage(node_id="node-x", version=1, issued_at=datetime.now(UTC), cameras={})
     with pytest.raises(ValueError, match="node-x"):
         publish_config(settings_for(broker, "review-server"), "node-y", config)
+
+
+def _retain(broker: MosquittoBroker, topic: str, payload: bytes) -> None:
+    """Publish as a review server would, but bytes that no ConfigMessage accepts."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{uuid.uuid4().hex[:8]}")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        info = client.publish(topic, payload, qos=1, retain=True)
+        info.wait_for_publish(10)
+        assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.mark.parametrize(
+    ("payload", "version", "problem"),
+    [
+        (
+            b'{"schema": "curbwatch.config/1", "version": 9, "cameras": {}}',
+            9,
+            "config v9: node_id: Field required",
+        ),
+        (b'{"schema": "curbwatch.config/1", "version": ', None, "config message: (message): Invalid JSON"),
+        (
+            b'{"schema": "curbwatch.config/1", "node_id": "node-other", "version": 2,'
+            b' "issued_at": "2026-05-01T02:00:00Z", "cameras": {}}',
+            2,
+            "config v2: node_id: is 'node-other', expected ",
+        ),
+    ],
+    ids=["missing-fields", "not-json", "other-node"],
+)
+def test_unreadable_retained_config_reaches_the_rejection_callback(
+    broker: MosquittoBroker, node_id: str, tmp_path: Path, payload: bytes, version: int | None, problem: str
+) -> None:
+    _retain(broker, T.node_config(node_id), payload)
+    rejected: list[tuple[int | None, list[str]]] = []
+    accepted: list[ConfigMessage] = []
+    arrived = threading.Event()
+
+    def on_rejected(version: int | None, problems: Any) -> None:
+        rejected.append((version, list(problems)))
+        arrived.set()
+
+    Outbox(tmp_path / "edge.db").close()
+    publisher = Publisher(
+        settings_for(broker, node_id),
+        tmp_path / "edge.db",
+        on_config=accepted.append,
+        on_config_rejected=on_rejected,
+    )
+    publisher.start()
+    try:
+        assert arrived.wait(10), "the rejection was only logged"
+        ((got_version, problems),) = rejected
+        assert got_version == version and problems[0].startswith(problem), problems
+        assert accepted == []
+    finally:
+        publisher.stop()
+        _retain(broker, T.node_config(node_id), b"")  # clear the retained config

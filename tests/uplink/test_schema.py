@@ -19,6 +19,7 @@ from uplink.messages import (
     IncidentEventKind,
     IncidentMessage,
     NodeHealth,
+    NodeHealthV1,
     WireModel,
     to_json,
 )
@@ -28,7 +29,8 @@ EXAMPLES = SCHEMA_DIR / "examples"
 BY_SCHEMA: dict[str, type[WireModel]] = {
     "curbwatch.incident/1": IncidentMessage,
     "curbwatch.config/1": ConfigMessage,
-    "curbwatch.health/1": NodeHealth,
+    "curbwatch.health/1": NodeHealthV1,
+    "curbwatch.health/2": NodeHealth,
     "curbwatch.camera-status/1": CameraStatus,
 }
 
@@ -118,3 +120,93 @@ def test_config_requires_version_and_text_documents() -> None:
     assert ConfigMessage.model_validate_json(to_json(good)) == good
     with pytest.raises(ValidationError):
         ConfigMessage.model_validate_json(to_json(good).replace(b'"version":1', b'"version":0'))
+
+
+def _health_json(**changes: Any) -> bytes:
+    document = json.loads((EXAMPLES / "health.json").read_bytes())
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+def test_health_2_reads_every_health_1_field_with_the_same_meaning() -> None:
+    """/2 is /1 plus optional blocks: a /1 document with the new schema string is a valid /2."""
+    old = json.loads((EXAMPLES / "health-1.json").read_bytes())
+    v1 = NodeHealthV1.model_validate_json(json.dumps(old))
+    v2 = NodeHealth.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/2")))
+    assert v1.model_dump(exclude={"schema_"}) == v2.model_dump(exclude={"schema_", "cameras", "config"})
+    assert (v2.cameras, v2.config) == (None, None)
+    v1_schema = json.loads((SCHEMA_DIR / "health-1.json").read_text(encoding="utf-8"))
+    v2_schema = json.loads((SCHEMA_DIR / "health-2.json").read_text(encoding="utf-8"))
+    assert set(v2_schema["properties"]) - set(v1_schema["properties"]) == {"cameras", "config"}
+    assert v2_schema["required"] == v1_schema["required"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"config": {"applied_version": 6}}, "must equal config_version"),
+        ({"config": {"applied_version": 7, "rejected_version": 8}}, "need rejected_at"),
+        ({"config": {"applied_version": 7, "problems": ["x"]}}, "need rejected_at"),
+        (
+            {"config": {"applied_version": 7, "rejected_at": "2026-05-01T02:12:30Z", "problems": []}},
+            "at least one problem",
+        ),
+        (
+            {
+                "config": {
+                    "applied_version": 7,
+                    "rejected_at": "2026-05-01T02:12:30Z",
+                    "problems": [f"p{i}" for i in range(11)],
+                }
+            },
+            "at most 10",
+        ),
+        (
+            {
+                "config": {
+                    "applied_version": 7,
+                    "rejected_at": "2026-05-01T02:12:30Z",
+                    "problems": ["x" * 501],
+                }
+            },
+            "at most 500",
+        ),
+        (
+            {
+                "cameras": [
+                    {"camera_id": "cam-01", "state": "paused", "fps_analysed": 1.0, "incidents_open": 0}
+                ]
+            },
+            "streaming",
+        ),
+        (
+            {
+                "cameras": [
+                    {"camera_id": "cam-01", "state": "streaming", "fps_analysed": -1.0, "incidents_open": 0}
+                ]
+            },
+            "greater than",
+        ),
+        (
+            {
+                "cameras": [
+                    {"camera_id": "cam-01", "state": "streaming", "fps_analysed": 1.0, "incidents_open": 0},
+                    {"camera_id": "cam-01", "state": "offline", "fps_analysed": 0.0, "incidents_open": 0},
+                ]
+            },
+            "unique",
+        ),
+        ({"cameras": [{"camera_id": "cam-01", "state": "streaming", "fps_analysed": 1.0}]}, "Field required"),
+        ({"config": {"applied_version": 7, "extra": 1}}, "Extra inputs"),
+    ],
+)
+def test_health_2_rejects(changes: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        NodeHealth.model_validate_json(_health_json(**changes))
+
+
+def test_health_1_refuses_the_new_blocks() -> None:
+    """Why the new blocks needed /2: a closed /1 consumer refuses them (docs/mqtt.md)."""
+    document = json.loads((EXAMPLES / "health.json").read_bytes())
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        NodeHealthV1.model_validate_json(json.dumps(dict(document, schema="curbwatch.health/1")))

@@ -1,0 +1,82 @@
+"""/events over a real socket: a new MQTT incident pushes a new change token to the stream."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from review_ui.service import ReviewServer
+from tests.review_ui.conftest import make_config
+from tests.review_ui.mqtt_support import EdgeLike
+from tests.review_ui.support import CAMERA, NODE, PASSWORD, PREFIX, incident_message
+from tests.support.broker import MosquittoBroker, free_port
+from uplink.messages import to_json
+
+
+@pytest.fixture
+def running(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[ReviewServer]:
+    port = free_port()
+    config = make_config(
+        tmp_path,
+        port=port,
+        secure_cookies=False,
+        mqtt={"host": broker.host, "port": broker.port, "client_id": "review-sse"},
+    )
+    shutil.copyfile(users_db, config.db_path)
+    server = ReviewServer(config)
+    with server.running():
+        assert server.ingest is not None and server.ingest.wait_subscribed(10)
+        yield server
+
+
+def logged_in(base: str) -> httpx.Client:
+    http = httpx.Client(base_url=base, timeout=10)
+    page = http.get("/login").text
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    response = http.post("/login", data={"username": "viewer", "password": PASSWORD, "csrf_token": csrf})
+    assert response.status_code == 303
+    return http
+
+
+def read_events(response: httpx.Response, into: queue.Queue[tuple[str, str]]) -> None:
+    event = ""
+    try:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                into.put((event, line[6:]))
+    except httpx.HTTPError:
+        pass  # the test closed the stream
+
+
+def test_a_new_incident_is_pushed_to_the_stream(running: ReviewServer, broker: MosquittoBroker) -> None:
+    base = f"http://127.0.0.1:{running.config.port}"
+    assert httpx.get(f"{base}/events", follow_redirects=False).status_code == 303  # login first
+    http = logged_in(base)
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
+    with http.stream("GET", "/events", timeout=httpx.Timeout(10, read=30)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        reader = threading.Thread(target=read_events, args=(response, events), daemon=True)
+        reader.start()
+        first = events.get(timeout=10)
+        assert first[0] == "change"
+        assert first[1] == http.get("/api/v1/changes").json()["token"]
+        edge = EdgeLike(broker, "edge-sse")
+        edge.publish(f"{PREFIX}/{NODE}/{CAMERA}/incident", to_json(incident_message()))
+        # pushed by the ingest's on_change, well before the 5 s re-check would find it
+        kind, token = events.get(timeout=4)
+        assert kind == "change" and token != first[1]
+        assert token == http.get("/api/v1/changes").json()["token"]
+        edge.close()
+        running.changes.close()  # shutdown ends open streams instead of waiting on them
+        reader.join(5)
+        assert not reader.is_alive()
+    http.close()
