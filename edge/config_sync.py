@@ -8,7 +8,7 @@ to `ConfigSync.on_config`, which:
   one bad document rejects the whole message, so cameras never run a half-applied version;
 - on success, writes the message to `cache_path` first (a restart without a broker then
   starts from it) and hands each camera its new ZoneFile; the camera swaps it in between
-  two frames (see edge.node.CameraPipeline.replace_zones);
+  two frames (see edge.pipeline.CameraPipeline.replace_zones);
 - on failure, keeps running on the last good zones and remembers the rejection (version
   and first problems) for the health report (edge.status.health_probe).
 

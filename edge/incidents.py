@@ -7,8 +7,8 @@ Per monitored zone, each step:
   timestamp at which it was seen in the zone.
 - OPENED when a qualifying candidate has been in the zone `dwell_s` seconds and is
   not under cooldown. The objects that did it are the incident's *members*.
-- UPDATED when the member set changes (at most once per `change_debounce_s`), and
-  otherwise every `update_every_s` as a heartbeat, never once per frame.
+- UPDATED when the member set changes place (at most once per `change_debounce_s`),
+  and otherwise every `update_every_s` as a heartbeat, never once per frame.
 - CLEARED once no qualifying object has been seen for `clear_s` (exit hysteresis:
   a pedestrian walking in front of a table does not end it), or at once when the
   zone's schedule ends (reason `schedule`). Cleared objects then cannot reopen an
@@ -18,11 +18,21 @@ Track-id churn does not spam updates: a new track that appears where a candidate
 that was not seen this frame stood (IoU >= `adopt_iou`) takes that candidate's
 place, its dwell and its membership.
 
-Persistence (edge.incident_store) lets an open incident survive a restart: on the
-first step the engine loads it, resumes the same incident_id with seq continuing,
-re-anchors its times by wall clock (stream time restarts at 0 for a file and
-monotonic time changes across processes), and gives its objects `clear_s` from
-the resume to be seen again, by place, before it clears.
+An event lists each physical object once (edge.incident_objects.distinct_objects):
+duplicate boxes of one object are dropped from `IncidentEvent.objects` only. The
+decisions above and the persisted state keep every member, so the dropping never
+changes when an incident opens, updates or clears.
+
+Persistence (edge.incident_persistence, edge.incident_store) lets an open incident
+survive a restart: on the first step the engine loads it, resumes the same
+incident_id with seq continuing, re-anchors its times by wall clock (stream time
+restarts at 0 for a file and monotonic time changes across processes), and gives
+its objects `clear_s` from the resume to be seen again, by place, before it clears.
+A resumed incident first seen before the stream began reports the stream's start
+as `first_seen_t`; its age stays in `dwell_s` and `first_seen_utc`.
+
+The event and persistence types live in their own modules and are re-exported here,
+so `from edge.incidents import IncidentEngine, IncidentEvent, ...` keeps working.
 """
 
 from __future__ import annotations
@@ -30,178 +40,46 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Protocol
+from datetime import datetime
 
 import numpy as np
 
+from edge.incident_objects import DUPLICATE_COVER, distinct_objects, places_differ
+from edge.incident_persistence import IncidentStoreLike, NullIncidentStore, StoredCooldown, StoredIncident
+from edge.incident_types import (
+    Box,
+    ClearReason,
+    IncidentEvent,
+    IncidentEventKind,
+    IncidentObject,
+    ShopLike,
+    StreamStart,
+    ZoneCheckLike,
+    ZoneFileLike,
+    ZoneLike,
+)
 from edge.track import TrackedFrame, box_iou
 from models.classes import PEOPLE_CLASSES
-from models.types import BoolArray, FloatArray, Frame
+from models.types import Frame
 
-Box = tuple[float, float, float, float]
-
-
-# --- what the engine needs from zones/ (structural, so zones/ stays independent) ---
-
-
-class ShopLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-
-
-class ZoneLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def shop(self) -> ShopLike | None: ...
-    @property
-    def dwell_s(self) -> float: ...
-    @property
-    def clear_s(self) -> float: ...
-    @property
-    def update_every_s(self) -> float | None: ...
-    @property
-    def cooldown_s(self) -> float | None: ...
-
-
-class ZoneFileLike(Protocol):
-    @property
-    def camera_id(self) -> str: ...
-    @property
-    def zones(self) -> Sequence[ZoneLike]: ...
-
-
-class ZoneCheckLike(Protocol):
-    @property
-    def zone(self) -> ZoneLike: ...
-    @property
-    def active(self) -> bool: ...
-    @property
-    def mask(self) -> BoolArray: ...
-    @property
-    def overlap(self) -> FloatArray: ...
-
-
-# --- events ---
-
-
-class IncidentEventKind(StrEnum):
-    OPENED = "opened"
-    UPDATED = "updated"
-    CLEARED = "cleared"
-
-
-class ClearReason(StrEnum):
-    ABSENT = "absent"  # no qualifying object for clear_s
-    SCHEDULE = "schedule"  # the zone's rule stopped applying
-    ZONE_REMOVED = "zone_removed"  # a resumed incident's zone is no longer in the zone file
-
-
-@dataclass(frozen=True)
-class IncidentObject:
-    """One object behind an incident: pixels and normalised 0..1 box of the latest view."""
-
-    label: str
-    confidence: float
-    xyxy: Box
-    bbox: Box
-    tracker_id: int | None
-
-
-@dataclass(frozen=True, eq=False)
-class IncidentEvent:
-    """A lifecycle event. `t`/`first_seen_t` are stream seconds; `utc` is the wall time of `t`."""
-
-    event: IncidentEventKind
-    incident_id: str
-    seq: int
-    camera_id: str
-    zone_id: str
-    shop_id: str | None
-    shop_name: str | None
-    t: float
-    first_seen_t: float
-    utc: datetime
-    objects: tuple[IncidentObject, ...]
-    reason: ClearReason | None = None
-    evidence_frame: Frame | None = None  # highest-confidence view; only on opened/updated
-    evidence_t: float | None = None
-
-    @property
-    def primary(self) -> IncidentObject | None:
-        """The most confident object, for consumers that take one label and box."""
-        return max(self.objects, key=lambda o: o.confidence, default=None)
-
-
-# --- persistence seam ---
-
-
-@dataclass(frozen=True)
-class StoredIncident:
-    """An open incident as persisted: enough to resume it after a restart."""
-
-    incident_id: str
-    camera_id: str
-    zone_id: str
-    seq: int  # seq of the last event emitted
-    objects: tuple[IncidentObject, ...]
-    first_seen_t: float  # stream seconds of the run that wrote it (informational)
-    last_event_t: float
-    first_seen_utc: datetime
-    last_event_utc: datetime
-    last_seen_utc: datetime
-
-
-@dataclass(frozen=True)
-class StoredCooldown:
-    """Objects of a cleared incident that may not reopen one before `until_utc`."""
-
-    camera_id: str
-    zone_id: str
-    objects: tuple[IncidentObject, ...]
-    until_utc: datetime
-    cleared_utc: datetime
-
-
-class IncidentStoreLike(Protocol):
-    def save_open(self, incident: StoredIncident) -> None: ...
-    def save_cleared(self, incident_id: str, cooldown: StoredCooldown) -> None: ...
-    def load_open(self, camera_id: str) -> list[StoredIncident]: ...
-    def load_cooldowns(self, camera_id: str, now_utc: datetime) -> list[StoredCooldown]: ...
-
-
-class NullIncidentStore:
-    """Remembers nothing: for offline analysis and tests."""
-
-    def save_open(self, incident: StoredIncident) -> None:
-        pass
-
-    def save_cleared(self, incident_id: str, cooldown: StoredCooldown) -> None:
-        pass
-
-    def load_open(self, camera_id: str) -> list[StoredIncident]:
-        return []
-
-    def load_cooldowns(self, camera_id: str, now_utc: datetime) -> list[StoredCooldown]:
-        return []
-
-
-@dataclass(frozen=True)
-class StreamStart:
-    """Maps stream seconds to UTC: the wall time at which stream time was 0."""
-
-    utc_at_zero: datetime = datetime(1970, 1, 1, tzinfo=UTC)
-
-    def __post_init__(self) -> None:
-        if self.utc_at_zero.tzinfo is None:
-            raise ValueError("StreamStart.utc_at_zero: expected an aware datetime")
-
-    def __call__(self, ts: float) -> datetime:
-        return (self.utc_at_zero + timedelta(seconds=ts)).astimezone(UTC)
+__all__ = [
+    "Box",
+    "ClearReason",
+    "EngineConfig",
+    "IncidentEngine",
+    "IncidentEvent",
+    "IncidentEventKind",
+    "IncidentObject",
+    "IncidentStoreLike",
+    "NullIncidentStore",
+    "ShopLike",
+    "StoredCooldown",
+    "StoredIncident",
+    "StreamStart",
+    "ZoneCheckLike",
+    "ZoneFileLike",
+    "ZoneLike",
+]
 
 
 @dataclass(frozen=True)
@@ -213,6 +91,13 @@ class EngineConfig:
     change_debounce_s: float = 10.0  # least time between two set-change updates
     adopt_iou: float = 0.5  # a new track this close to an unseen candidate is that candidate
     cooldown_iou: float = 0.5  # a cleared object this close counts as the same object
+    duplicate_cover: float | None = DUPLICATE_COVER  # events list such boxes once; None: all
+
+    def __post_init__(self) -> None:
+        if self.duplicate_cover is not None and not 0.0 < self.duplicate_cover <= 1.0:
+            raise ValueError(
+                f"EngineConfig.duplicate_cover: expected 0 < value <= 1, got {self.duplicate_cover}"
+            )
 
 
 # --- private per-zone state (mutable, bounded: pruned every step) ---
@@ -236,7 +121,8 @@ class _Candidate:
 class _Open:
     incident_id: str
     seq: int
-    first_seen_t: float
+    first_seen_t: float  # may lie before the stream began (resumed); events clamp it
+    first_seen_utc: datetime  # carried across restarts as is
     last_event_t: float
     last_qualifying_t: float
     emitted_boxes: tuple[Box, ...]  # where the members were at the last event
@@ -256,26 +142,6 @@ class _ZoneState:
     incident: _Open | None = None
     best: tuple[float, Frame] | None = None  # (score, frame) of the best view so far
     cooldowns: list[_Cooldown] = field(default_factory=list)
-
-
-def _places_differ(current: tuple[Box, ...], emitted: tuple[Box, ...], same: float = 0.5) -> bool:
-    """Whether an object appeared at or left a place since the last event.
-
-    Places, not track ids: one object seen as two overlapping boxes (a pair of
-    bicycles and each bicycle), or a track re-created under a new id, is no change.
-    Two boxes are one place when their intersection covers `same` of the smaller.
-    """
-    if not current or not emitted:
-        return bool(current) != bool(emitted)
-    a = np.array(current, np.float64)
-    b = np.array(emitted, np.float64)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    cover = iw * ih / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
-    same_place = cover >= same
-    return bool(not same_place.any(axis=1).all() or not same_place.any(axis=0).all())
 
 
 class IncidentEngine:
@@ -300,6 +166,7 @@ class IncidentEngine:
         self._step = 0
         self._next_key = 1
         self._resumed = False
+        self._stream_start_t = 0.0  # the earliest stream time an event reports
 
     def open_incidents(self) -> dict[str, str]:
         """zone_id -> incident_id of the incidents open now."""
@@ -313,6 +180,7 @@ class IncidentEngine:
         events: list[IncidentEvent] = []
         if not self._resumed:
             self._resumed = True
+            self._stream_start_t = min(0.0, frame.ts)
             events.extend(self._resume(frame))
         det = tracked.detections
         n = len(det)
@@ -411,10 +279,12 @@ class IncidentEngine:
             for c in dwelled:
                 c.member = True
             members = self._members(state)
+            first_seen_t = min(c.first_in_zone_t for c in members)
             incident = _Open(
                 incident_id=str(self._id_factory()),
                 seq=0,
-                first_seen_t=min(c.first_in_zone_t for c in members),
+                first_seen_t=first_seen_t,
+                first_seen_utc=self._wall_time(first_seen_t),
                 last_event_t=t,
                 last_qualifying_t=t,
                 emitted_boxes=tuple(c.xyxy for c in members),
@@ -432,7 +302,7 @@ class IncidentEngine:
         boxes = tuple(c.xyxy for c in members)
         since = t - incident.last_event_t
         every = zone.update_every_s or cfg.default_update_every_s
-        changed = _places_differ(boxes, incident.emitted_boxes) and since >= min(cfg.change_debounce_s, every)
+        changed = places_differ(boxes, incident.emitted_boxes) and since >= min(cfg.change_debounce_s, every)
         if members and (changed or since >= every):
             incident.seq += 1
             incident.last_event_t = t
@@ -476,10 +346,10 @@ class IncidentEngine:
                 camera_id=self.camera_id,
                 zone_id=zone.id,
                 seq=incident.seq,
-                objects=objects,
-                first_seen_t=incident.first_seen_t,
+                objects=objects,  # every member: a resume finds them again by place
+                first_seen_t=self._reported_first_seen_t(incident),
                 last_event_t=frame.ts,
-                first_seen_utc=self._wall_time(incident.first_seen_t),
+                first_seen_utc=incident.first_seen_utc,
                 last_event_utc=self._wall_time(frame.ts),
                 last_seen_utc=self._wall_time(last_seen),
             )
@@ -507,13 +377,18 @@ class IncidentEngine:
             shop_id=shop.id if shop is not None else None,
             shop_name=shop.name if shop is not None else None,
             t=t,
-            first_seen_t=incident.first_seen_t,
+            first_seen_t=self._reported_first_seen_t(incident),
             utc=self._wall_time(t),
-            objects=objects,
+            objects=distinct_objects(objects, self.config.duplicate_cover),
+            dwell_s=t - incident.first_seen_t,
             reason=reason,
             evidence_frame=evidence,
             evidence_t=evidence.ts if evidence is not None else None,
         )
+
+    def _reported_first_seen_t(self, incident: _Open) -> float:
+        """Stream time never before the stream began; the full age is in dwell_s."""
+        return max(self._stream_start_t, incident.first_seen_t)
 
     def _clear(self, frame: Frame, zone: ZoneLike, state: _ZoneState, reason: ClearReason) -> IncidentEvent:
         incident = state.incident
@@ -552,6 +427,7 @@ class IncidentEngine:
                 incident_id=stored.incident_id,
                 seq=stored.seq,
                 first_seen_t=stream_t(stored.first_seen_utc),
+                first_seen_utc=stored.first_seen_utc,
                 last_event_t=stream_t(stored.last_event_utc),
                 last_qualifying_t=t0,  # the objects get clear_s from now to be seen again
                 emitted_boxes=tuple(o.xyxy for o in stored.objects),

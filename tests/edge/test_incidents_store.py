@@ -70,8 +70,11 @@ def test_restart_resumes_open_incidents(
     if events[0].event is IncidentEventKind.CLEARED:
         assert IncidentStore(sqlite_utils.Database(db_path)).load_open("cam-1") == []
     if events[0].event is IncidentEventKind.UPDATED:
-        # first seen at old t=0, i.e. 20 s before the restart
-        assert events[0].first_seen_t == pytest.approx(-20.0)
+        # First seen at old t=0, 20 s before the restart, i.e. before this stream began:
+        # first_seen_t is the stream's start, the age is carried by wall clock.
+        assert events[0].first_seen_t == 0.0
+        assert events[0].dwell_s == pytest.approx(40.0)
+        assert events[0].first_seen_utc == START
         assert events[0].utc == START + timedelta(seconds=40)
 
 
@@ -114,3 +117,51 @@ def test_store_writes_join_the_callers_transaction() -> None:
         assert db[OPEN_TABLE].count == 1
         raise RuntimeError("outbox insert failed")
     assert db[OPEN_TABLE].count == 0  # rolled back together
+
+
+@pytest.mark.parametrize(
+    ("name", "resume_t", "expected_first_seen_t"),
+    [
+        ("a file restarts at 0: first seen before the stream began", 0.0, 0.0),
+        ("a file resumed later in the stream", 5.0, 0.0),
+        ("monotonic time went on (or the engine was rebuilt mid-stream)", 1000.0, 980.0),
+    ],
+)
+def test_resumed_first_seen_t_never_lies_before_the_stream_start(
+    name: str, resume_t: float, expected_first_seen_t: float
+) -> None:
+    db = sqlite_utils.Database(memory=True)
+    first_run(db)  # first seen at wall START, last event at START + 10 s
+    restart = START + timedelta(seconds=20)  # the wall time of the resume frame
+    engine = IncidentEngine(
+        ZoneFile(),
+        "cam-1",
+        store=IncidentStore(db),
+        wall_time=StreamStart(restart - timedelta(seconds=resume_t)),
+    )
+    times = [resume_t + k for k in range(25)]
+    events = run(engine, lambda t: ([Obj(50)], True), times=times)
+    assert [e.event for e in events] == [IncidentEventKind.UPDATED], name
+    [updated] = events
+    assert updated.first_seen_t == pytest.approx(expected_first_seen_t), name
+    assert updated.first_seen_t >= 0.0
+    assert updated.dwell_s == pytest.approx(updated.t - resume_t + 20.0), name  # 20 s before the resume
+    assert updated.first_seen_utc == START, name
+    [stored] = IncidentStore(db).load_open("cam-1")
+    assert stored.first_seen_t == pytest.approx(expected_first_seen_t) and stored.first_seen_utc == START
+
+
+def test_first_seen_utc_is_carried_through_several_restarts() -> None:
+    db = sqlite_utils.Database(memory=True)
+    first_run(db)
+    for restart_s in (20.0, 47.3, 91.7):  # odd offsets: a float round trip would drift
+        engine = IncidentEngine(
+            ZoneFile(),
+            "cam-1",
+            store=IncidentStore(db),
+            wall_time=StreamStart(START + timedelta(seconds=restart_s)),
+        )
+        events = run(engine, lambda t: ([Obj(50)], True), times=range(0, 35))
+        assert events and all(e.first_seen_utc == START and e.first_seen_t == 0.0 for e in events)
+        [stored] = IncidentStore(db).load_open("cam-1")
+        assert stored.first_seen_utc == START

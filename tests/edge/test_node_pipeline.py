@@ -14,7 +14,8 @@ import pytest
 
 from edge.incident_store import IncidentStore
 from edge.metrics import NodeMetrics
-from edge.node import CameraPipeline, PipelineParts, open_edge_database
+from edge.node import open_edge_database
+from edge.pipeline import CameraPipeline, PipelineParts
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
 from models.types import Detections, Frame
 from uplink.messages import IncidentMessage
