@@ -1,25 +1,49 @@
-"""Per-frame latency of our ONNX path vs ultralytics on the same model file and frames, in one run.
+"""Per-frame latency of our ONNX path vs ultralytics on the same model file and frames, measured fairly.
 
-    .venv/bin/python bench/detector.py [--frames 30] [--imgsz 640]
+    .venv/bin/python bench/detector.py [--frames 20] [--passes 3] [--imgsz 640] [--threads 1 2]
 
-Compares, on vtest.avi frames + bus.jpg, end to end per frame (pre + inference + post):
-  ours     YoloOnnxDetector(model.onnx)
-  ult-onnx ultralytics.YOLO(model.onnx).predict
-  ult-pt   ultralytics.YOLO(model.pt).predict on CPU
-with a random-weight YOLO11n (latency does not depend on the weights), and the
-bundled NanoDet's frames per second at 1 and 2 threads. Needs the [train] extra.
+End to end per frame (pre + inference + post), on vtest.avi frames + bus.jpg:
+  ours      YoloOnnxDetector(model.onnx)
+  ult-onnx  ultralytics.YOLO(model.onnx).predict   (the same file)
+  ult-pt    ultralytics.YOLO(model.pt).predict on CPU
+  nanodet   the bundled NanoDet-g 416 (default detector)
+and with --ablations, on the static export, ours without the DFL rewrite
+(`ours-nodfl`) and ours with ONNX Runtime's thread spinning back on (`ours-spin`).
+with a random-weight YOLO11n exported by ultralytics (latency does not depend on
+the weights), once static and once with dynamic axes. Needs the [train] extra.
+
+Input size matters as much as the runtime: ultralytics predicts a .pt (and a
+dynamic ONNX) on the smallest stride-aligned rectangle (640x480 for a 4:3 frame),
+while a static 640 export always runs 640x640, a third more pixels. Compare
+`ult-pt` with `ours dynamic` for equal work.
+
+Fairness, because the box is small and shared:
+- every backend runs in its own process: ONNX Runtime's and torch's (OpenMP)
+  thread pools in one process steal each other's cores (torch at 2 threads went
+  from about 100 ms to seconds when an ONNX Runtime session lived beside it);
+- equal thread counts: for each N in --threads, ours and NanoDet get
+  `threads=N`, torch gets `set_num_threads(N)`, and ultralytics' own ONNX Runtime
+  session is rebuilt with `intra_op_num_threads=N` (its other options left at the defaults);
+- interleaved: the parent sends one frame to each worker in turn (order rotating
+  every round), so load from other jobs falls on all alike; a short pause between
+  calls lets a finished worker's threads stop spinning before the next one starts;
+- wall time and CPU time (`time.process_time`, all threads of the worker) per
+  call, after warm-up; medians, minima and ratios from this one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,9 +52,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector  # noqa: E402
 from models.types import Image  # noqa: E402
-from models.yolo_onnx import YoloOnnxDetector  # noqa: E402
+
+WARMUP_CALLS = 3
+Times = dict[str, dict[str, list[float]]]  # label -> "wall" / "cpu" -> ms per call
+
+
+@dataclass(frozen=True)
+class Job:
+    """One worker: which backend, on which file, at how many threads."""
+
+    backend: str  # ours | ours-nodfl | ours-spin | ult-onnx | ult-pt | nanodet
+    threads: int
+    model_path: str
+    imgsz: int
+    export: str = ""  # "static" / "dynamic" for the ONNX backends
+
+    @property
+    def label(self) -> str:
+        return " ".join(part for part in (self.backend, self.export, f"t{self.threads}") if part)
 
 
 def load_frames(count: int) -> list[Image]:
@@ -46,27 +86,150 @@ def load_frames(count: int) -> list[Image]:
         frames.append(np.asarray(frame, dtype=np.uint8))
     capture.release()
     bus = cv2.imread(str(Path(str(ultralytics.__file__)).parent / "assets" / "bus.jpg"))
-    assert bus is not None, "ultralytics ships assets/bus.jpg"
+    if bus is None:
+        raise SystemExit("ultralytics' assets/bus.jpg is missing")
     frames.append(np.asarray(bus, dtype=np.uint8))
     return frames
 
 
-def median_ms(run: Callable[[Image], object], frames: list[Image], passes: int = 3) -> float:
-    """Median per-frame wall time over `passes` sweeps, after one untimed frame."""
-    run(frames[0])
-    times = []
+def build_runner(job: Job) -> Any:
+    """A callable frame -> detections for the job; heavy imports happen here, in the worker."""
+    if job.backend.startswith("ours"):
+        import onnxruntime as ort
+
+        from models import ort_options, yolo_onnx
+
+        if job.backend == "ours-nodfl":
+
+            def no_rewrite(model_path: Path) -> bytes | None:
+                return None
+
+            yolo_onnx.load_rewritten = no_rewrite
+        if job.backend == "ours-spin":
+            spinning = ort_options.cpu_session_options
+
+            def spinning_options(threads: int | None) -> ort.SessionOptions:
+                options = spinning(threads)
+                options.add_session_config_entry(ort_options.ALLOW_SPINNING, "1")
+                return options
+
+            yolo_onnx.cpu_session_options = spinning_options
+        return yolo_onnx.YoloOnnxDetector(Path(job.model_path), threads=job.threads).detect
+    if job.backend == "nanodet":
+        from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
+
+        return NanoDetDetector(DEFAULT_MODEL_PATH, threads=job.threads).detect
+    import torch
+    from ultralytics import YOLO
+
+    torch.set_num_threads(job.threads)
+    model: Any = YOLO(job.model_path, task="detect")
+    blank = np.full((job.imgsz, job.imgsz, 3), 114, dtype=np.uint8)
+    model.predict(blank, imgsz=job.imgsz, device="cpu", verbose=False)  # builds the predictor
+    if job.backend == "ult-onnx":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = job.threads
+        backend = model.predictor.model.backend
+        backend.session = ort.InferenceSession(job.model_path, options, providers=["CPUExecutionProvider"])
+
+    def run(frame: Image) -> object:
+        return model.predict(frame, imgsz=job.imgsz, device="cpu", verbose=False)
+
+    return run
+
+
+def worker(job: Job, connection: Connection) -> None:
+    """Build the detector, then answer each frame with (wall seconds, CPU seconds)."""
+    frames: list[Image] = connection.recv()
+    run = build_runner(job)
+    for _ in range(WARMUP_CALLS):
+        run(frames[0])
+    connection.send("ready")
+    while (index := connection.recv()) is not None:
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        run(frames[index])
+        connection.send((time.perf_counter() - wall_start, time.process_time() - cpu_start))
+
+
+def measure(jobs: list[Job], frames: list[Image], passes: int, gap_s: float) -> Times:
+    context = mp.get_context("spawn")
+    pipes, processes = [], []
+    for job in jobs:
+        parent_end, child_end = context.Pipe()
+        process = context.Process(target=worker, args=(job, child_end), daemon=True)
+        process.start()
+        parent_end.send(frames)
+        pipes.append(parent_end)
+        processes.append(process)
+    for pipe in pipes:
+        pipe.recv()  # "ready": every worker is loaded and warm before timing starts
+    times: Times = {job.label: {"wall": [], "cpu": []} for job in jobs}
+    round_number = 0
     for _ in range(passes):
-        for frame in frames:
-            start = time.perf_counter()
-            run(frame)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        for index in range(len(frames)):
+            order = list(range(len(jobs)))
+            shift = round_number % len(jobs)
+            for slot in order[shift:] + order[:shift]:
+                time.sleep(gap_s)
+                pipes[slot].send(index)
+                wall, cpu = pipes[slot].recv()
+                times[jobs[slot].label]["wall"].append(wall * 1000)
+                times[jobs[slot].label]["cpu"].append(cpu * 1000)
+            round_number += 1
+    for pipe, process in zip(pipes, processes, strict=True):
+        pipe.send(None)
+        process.join(timeout=30)
+    return times
+
+
+def report(times: Times, thread_counts: list[int]) -> None:
+    print(f"{'':26s} {'wall med':>9s} {'wall min':>9s} {'CPU med':>9s} {'CPU min':>9s}   (ms per frame)")
+    for label, series in times.items():
+        wall, cpu = series["wall"], series["cpu"]
+        print(
+            f"  {label:24s} {statistics.median(wall):9.1f} {min(wall):9.1f} "
+            f"{statistics.median(cpu):9.1f} {min(cpu):9.1f}"
+        )
+    print("ratios, theirs / ours (> 1: ours is faster): wall median | CPU median | paired wall median")
+    for threads in thread_counts:
+        for theirs, ours in (
+            ("ult-onnx static", "ours static"),
+            ("ult-onnx dynamic", "ours dynamic"),
+            ("ult-pt", "ours dynamic"),
+            ("ult-pt", "ours static"),
+            ("ours-nodfl static", "ours static"),
+            ("ours-spin static", "ours static"),
+        ):
+            a, b = times.get(f"{theirs} t{threads}"), times.get(f"{ours} t{threads}")
+            if a is None or b is None:
+                continue
+            paired = statistics.median(x / y for x, y in zip(a["wall"], b["wall"], strict=True))
+            wall_ratio = statistics.median(a["wall"]) / statistics.median(b["wall"])
+            cpu_ratio = statistics.median(a["cpu"]) / statistics.median(b["cpu"])
+            print(
+                f"  t{threads} {theirs:18s} / {ours:12s} "
+                f"{wall_ratio:5.2f}x | {cpu_ratio:5.2f}x | {paired:5.2f}x"
+            )
+    for threads in thread_counts:
+        nanodet = times[f"nanodet t{threads}"]
+        print(
+            f"NanoDet-g 416 (default), {threads} thread(s): "
+            f"{1000 / statistics.median(nanodet['wall']):5.1f} FPS by wall median, "
+            f"{1000 / min(nanodet['wall']):5.1f} by wall min, "
+            f"{1000 / statistics.median(nanodet['cpu']):5.1f} per core-second of CPU"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=30, help="vtest.avi frames to use (bus.jpg is added)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20, help="vtest.avi frames to use (bus.jpg is added)")
+    parser.add_argument("--passes", type=int, default=3, help="sweeps over the frames")
     parser.add_argument("--imgsz", type=int, default=640, help="export size of the YOLO11n model")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to compare")
+    parser.add_argument("--ablations", action="store_true", help="also ours-nodfl and ours-spin")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="pause between calls, not timed")
     args = parser.parse_args()
 
     from ultralytics import YOLO
@@ -75,31 +238,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pt = Path(tmp) / "yolo11n_random.pt"
         YOLO("yolo11n.yaml").save(str(pt))
-        onnx_path = Path(YOLO(str(pt)).export(format="onnx", imgsz=args.imgsz, verbose=False))
-
-        ours = YoloOnnxDetector(onnx_path)
-        ult_onnx = YOLO(str(onnx_path), task="detect")
-        ult_pt = YOLO(str(pt), task="detect")
-        results = {
-            "ours (onnx)": median_ms(ours.detect, frames),
-            "ultralytics (same onnx)": median_ms(
-                lambda f: ult_onnx.predict(f, imgsz=args.imgsz, verbose=False), frames
-            ),
-            "ultralytics (.pt, cpu)": median_ms(
-                lambda f: ult_pt.predict(f, imgsz=args.imgsz, device="cpu", verbose=False), frames
-            ),
-        }
-    print(f"YOLO11n {args.imgsz}x{args.imgsz}, {len(frames)} frames (vtest + bus), {os.cpu_count()} CPUs")
-    for name, ms in results.items():
-        print(f"  {name:26s} {ms:7.1f} ms/frame")
-    ours_ms = results["ours (onnx)"]
-    print(f"  speed-up vs ultralytics on the same onnx: {results['ultralytics (same onnx)'] / ours_ms:.2f}x")
-    print(f"  speed-up vs ultralytics on the .pt:       {results['ultralytics (.pt, cpu)'] / ours_ms:.2f}x")
-
-    for threads in (1, 2):
-        nanodet = NanoDetDetector(DEFAULT_MODEL_PATH, threads=threads)
-        ms = median_ms(nanodet.detect, frames)
-        print(f"NanoDet-g 416 (default), {threads} thread{'s' if threads > 1 else ''}: {1000 / ms:5.1f} FPS")
+        exports = {}
+        for dynamic in (False, True):
+            exported = Path(
+                YOLO(str(pt)).export(format="onnx", imgsz=args.imgsz, dynamic=dynamic, verbose=False)
+            )
+            exports[dynamic] = str(exported.rename(exported.with_name(f"yolo11n_dynamic_{dynamic}.onnx")))
+        static_onnx, dynamic_onnx = exports[False], exports[True]
+        jobs = []
+        for threads in args.threads:
+            for export, path in (("static", static_onnx), ("dynamic", dynamic_onnx)):
+                ablate = args.ablations and export == "static"
+                backends = ["ours", "ult-onnx"] + (["ours-nodfl", "ours-spin"] if ablate else [])
+                jobs += [Job(backend, threads, path, args.imgsz, export) for backend in backends]
+            jobs.append(Job("ult-pt", threads, str(pt), args.imgsz))
+        jobs += [Job("nanodet", threads, "", args.imgsz) for threads in args.threads]
+        started = time.perf_counter()
+        times = measure(jobs, frames, args.passes, args.gap_ms / 1000)
+        elapsed = time.perf_counter() - started
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    affinity = sorted(os.sched_getaffinity(0))
+    print(
+        f"YOLO11n at {args.imgsz} (random weights; static export: padded to {args.imgsz}x{args.imgsz}, "
+        "dynamic export and .pt: smallest stride-aligned rectangle, 640x480 for vtest), "
+        f"{len(frames)} frames x "
+        f"{args.passes} passes, interleaved; CPUs {affinity} of {os.cpu_count()}; "
+        f"load average after {load}; {elapsed:.0f} s"
+    )
+    report(times, args.threads)
 
 
 if __name__ == "__main__":

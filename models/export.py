@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.detector import Detector, ModelError
+from models.dfl_rewrite import rewrite_file
 from models.letterbox import letterbox, to_nchw_rgb
 from models.postprocess import box_iou_one_to_many
 from models.types import Image
@@ -45,6 +46,8 @@ def export_onnx(pt_path: Path, out: Path, imgsz: int = 640, dynamic: bool = Fals
             )
         except Exception as error:  # torch and ultralytics raise many unrelated types
             raise ModelError(f"{pt_path}: export failed ({error})") from error
+        # ONNX Runtime runs ultralytics' DFL softmax slowly; write the faster, equivalent graph.
+        rewrite_file(Path(exported))
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(exported), out)
     return out

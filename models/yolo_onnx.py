@@ -17,7 +17,9 @@ import numpy as np
 import onnxruntime as ort
 
 from models.detector import ModelError
+from models.dfl_rewrite import load_rewritten
 from models.letterbox import LetterboxGeometry, letterbox, to_nchw_rgb
+from models.ort_options import cpu_session_options
 from models.postprocess import batched_nms
 from models.types import Detections, FloatArray, Image, IntArray
 
@@ -60,15 +62,20 @@ def parse_ultralytics_metadata(metadata: dict[str, str]) -> UltralyticsMetadata 
 
 
 def open_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session; `threads` caps intra-op parallelism (None: runtime default)."""
+    """A CPU ONNX Runtime session; `threads` caps intra-op parallelism (None: one per physical core).
+
+    Where `onnx` is installed, the DFL decoding is rewritten on the way in (`models.dfl_rewrite`).
+    """
     if not model_path.is_file():
         raise ModelError(f"model file not found: {model_path}")
-    options = ort.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+    options = cpu_session_options(threads)
+    rewritten = load_rewritten(model_path)
     try:
-        return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            rewritten if rewritten is not None else str(model_path),
+            options,
+            providers=["CPUExecutionProvider"],
+        )
     except Exception as error:  # onnxruntime raises its own untyped Fail/InvalidProtobuf classes
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{model_path}: not a loadable ONNX model ({first_line})") from error

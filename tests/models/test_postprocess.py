@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.postprocess import batched_nms, box_iou_one_to_many, nms
+from models import postprocess
+from models.postprocess import batched_nms, box_iou_one_to_many, nms, pairwise_iou
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
@@ -46,3 +47,24 @@ def test_batched_nms_empty_and_max_det() -> None:
         many, np.linspace(0.1, 1, 10).astype(np.float32), np.zeros(10, np.int64), 0.5, max_det=3
     )
     assert kept.tolist() == [9, 8, 7]
+
+
+@pytest.mark.parametrize("count", [1, 40, 700])
+def test_pairwise_nms_keeps_what_one_at_a_time_keeps(count: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same kept boxes, same order, whichever path runs; ties included (rounded scores)."""
+    rng = np.random.default_rng(count)
+    corners = rng.uniform(0, 600, (count, 2)).astype(np.float32)
+    xyxy = np.concatenate([corners, corners + rng.uniform(5, 120, (count, 2)).astype(np.float32)], axis=1)
+    scores = np.round(rng.uniform(0, 1, count), 2).astype(np.float32)
+    classes = rng.integers(0, 3, count)
+    pairwise = batched_nms(xyxy, scores, classes, 0.45, max_det=count)
+    monkeypatch.setattr(postprocess, "PAIRWISE_LIMIT", 0)
+    assert batched_nms(xyxy, scores, classes, 0.45, max_det=count).tolist() == pairwise.tolist()
+
+
+def test_pairwise_iou_rows_equal_the_one_to_many_iou() -> None:
+    xyxy = np.random.default_rng(3).uniform(0, 100, (30, 4)).astype(np.float32)
+    xyxy[:, 2:] += xyxy[:, :2]
+    matrix = pairwise_iou(xyxy)
+    for row, box in enumerate(xyxy):
+        assert np.array_equal(matrix[row], box_iou_one_to_many(box, xyxy))

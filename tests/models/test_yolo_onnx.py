@@ -195,6 +195,26 @@ def test_dynamic_export_uses_the_smallest_padded_rectangle(
     assert bigger.raw_output(images["bus"])[1].input_wh == (480, 640)
 
 
+@pytest.mark.parametrize("export", ["yolo11n", "yolo11n-dynamic"])
+def test_dfl_rewrite_applies_to_real_exports_and_keeps_the_output(
+    random_exports: dict[str, Path], images: dict[str, Image], export: str
+) -> None:
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from models.dfl_rewrite import load_rewritten
+    from models.letterbox import to_nchw_rgb
+
+    assert load_rewritten(random_exports[export]) is not None
+    detector = YoloOnnxDetector(random_exports[export])
+    ours, _ = detector.raw_output(images["vtest"])
+    padded, _ = letterbox(images["vtest"], (IMGSZ, IMGSZ), auto=detector.dynamic)
+    plain = ort.InferenceSession(str(random_exports[export]), providers=["CPUExecutionProvider"])
+    theirs = plain.run(None, {"images": to_nchw_rgb(padded)})[0][0]
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)  # boxes in pixels, scores in 0..1
+
+
 def test_threads_do_not_change_results(random_exports: dict[str, Path], images: dict[str, Image]) -> None:
     one = YoloOnnxDetector(random_exports["yolo11n"], threads=1).detect(images["leuven"], 0.3)
     two = YoloOnnxDetector(random_exports["yolo11n"], threads=2).detect(images["leuven"], 0.3)
