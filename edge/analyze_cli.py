@@ -77,12 +77,14 @@ def analyze(
     from edge.analyze import AnalyzePipeline, event_record, write_evidence
     from edge.video_file import VideoFileError, probe, read_frames
     from models.detector import ModelError
-    from zones.loader import load_zone_file
+    from zones.loader import ZoneFileError, load_zone_file
 
     try:
         zone_file = load_zone_file(zones_path)
     except Exception as err:  # ZoneFileError and unreadable files: one line for the user
-        raise click.ClickException(f"{zones_path}: {err}".replace("\n", "; ")) from err
+        # A ZoneFileError's problems already start with `file:line:`.
+        message = str(err) if isinstance(err, ZoneFileError) else f"{zones_path}: {err}"
+        raise click.ClickException(message.replace("\n", "; ")) from err
     started = _start_time(start_time, zone_file.timezone)
     try:
         info = probe(video)

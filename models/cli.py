@@ -169,6 +169,8 @@ def detect(
     threads: int | None,
 ) -> None:
     """Detect objects in an image or a video file and print them (label, confidence, box in pixels)."""
+    if not source.is_file():  # checked here: OpenCV would print its own warning first
+        raise UserError(f"{source}: no such file")
     suffix = source.suffix.lower()
     is_video = suffix in VIDEO_SUFFIXES
     if not is_video and suffix not in IMAGE_SUFFIXES:

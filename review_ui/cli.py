@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from review_ui.config import ConfigError, ReviewConfig, load_config
+from review_ui.config import ConfigError, ReviewConfig, load_config, missing_files
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -36,6 +36,9 @@ def serve(config_path: Path) -> None:
     from review_ui.service import ReviewServer
 
     config = _load(config_path)
+    missing = missing_files(config)
+    if missing:
+        raise click.ClickException("\n".join(f"{config_path}: {line}" for line in missing))
     try:
         server = ReviewServer(config)
     except (OSError, ValueError) as exc:

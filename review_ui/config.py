@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -69,6 +69,28 @@ class ConfigError(Exception):
     """A config file that cannot be used; the message names the file and the keys."""
 
 
+# Every file a review.yaml names; relative ones are relative to the config file.
+_PATH_KEYS: tuple[tuple[str, ...], ...] = (
+    ("db_path",),
+    ("evidence_dir",),
+    ("secret_key_file",),
+    ("smtp", "password_file"),
+    ("webhook", "secret_file"),
+    ("mqtt", "tls", "ca_file"),
+    ("mqtt", "tls", "cert_file"),
+    ("mqtt", "tls", "key_file"),
+)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for *sections, key in _PATH_KEYS:
+        node: Any = raw
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(key), str) and not Path(node[key]).is_absolute():
+            node[key] = str(base / node[key])
+
+
 def load_config(path: Path) -> ReviewConfig:
     """Read a YAML (or JSON) config; relative paths are resolved against the file's folder."""
     from ruamel.yaml import YAML
@@ -81,15 +103,27 @@ def load_config(path: Path) -> ReviewConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    base = path.parent
-    for key in ("db_path", "evidence_dir", "secret_key_file"):
-        if isinstance(raw.get(key), str) and not Path(raw[key]).is_absolute():
-            raw[key] = str(base / raw[key])
+    _resolve_paths(raw, path.parent)
     try:
         return ReviewConfig.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("\n".join(lines)) from exc
+
+
+def missing_files(config: ReviewConfig) -> list[str]:
+    """`key: path: not a readable file` for each file the server reads at start that is not there."""
+    named: list[tuple[str, Path | None]] = [
+        ("secret_key_file", config.secret_key_file),
+        ("smtp.password_file", config.smtp.password_file),
+        ("webhook.secret_file", config.webhook.secret_file),
+    ]
+    if config.mqtt is not None and config.mqtt.tls is not None:
+        tls = config.mqtt.tls
+        named += [("mqtt.tls.ca_file", tls.ca_file), ("mqtt.tls.cert_file", tls.cert_file)]
+        named += [("mqtt.tls.key_file", tls.key_file)]
+    missing = [(key, path) for key, path in named if path is not None and not path.is_file()]
+    return [f"{key}: {path}: not a readable file" for key, path in missing]
 
 
 def read_secret(path: Path | None) -> str | None:

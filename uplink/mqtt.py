@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
-from typing import Protocol
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
 from uplink.settings import MqttSettings
+
+log = logging.getLogger(__name__)
 
 
 class ClientFactory(Protocol):
@@ -41,4 +44,16 @@ def new_client(
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
     client.reconnect_delay_set(settings.reconnect_min_s, settings.reconnect_max_s)
+
+    def on_connect_fail(_client: mqtt.Client, _userdata: Any) -> None:
+        # Without this an unreachable broker (refused, no route, TLS handshake) is silent.
+        log.warning(
+            "%s: cannot connect to broker %s:%d; retrying, backing off up to %d s",
+            settings.client_id,
+            settings.host,
+            settings.port,
+            settings.reconnect_max_s,
+        )
+
+    client.on_connect_fail = on_connect_fail
     return client

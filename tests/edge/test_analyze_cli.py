@@ -72,6 +72,7 @@ def test_analyze_to_a_file(clip: Path, tmp_path: Path) -> None:
     [
         (["missing.avi", "--zones", "{zones}"], "no such file"),
         (["{video}", "--zones", "{bad}"], "bad.yaml"),
+        (["{video}", "--zones", "missing.yaml"], "Error: missing.yaml: cannot read"),
         (["{video}", "--zones", "{zones}", "--start-time", "yesterday"], "ISO 8601"),
     ],
 )
@@ -86,3 +87,5 @@ def test_user_mistakes_are_one_line_errors(
     assert result.exit_code == 2 if "ISO" in message else result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+    assert sum(line.startswith("Error:") for line in result.output.splitlines()) == 1
+    assert f"{bad}: {bad}" not in result.output  # not `bad.yaml: bad.yaml:2: ...`

@@ -168,7 +168,8 @@ def test_detect_every_nth_frame(vtest_avi: Path) -> None:
     ("args", "message"),
     [
         (["{bus}", "--model", "{tmp}/nope.onnx"], "model file not found"),
-        (["{tmp}/missing.jpg"], "cannot read the image"),
+        (["{tmp}/missing.jpg"], "missing.jpg: no such file"),
+        (["{tmp}/missing.mp4"], "missing.mp4: no such file"),
         (["{tmp}/notes.txt"], "unsupported input format"),
         (["{bus}", "--model", "{tmp}/notes.txt"], "unsupported model format"),
         (["{tmp}/broken.jpg"], "cannot read the image"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from edge.cli import main
@@ -69,3 +70,33 @@ def test_help_for_every_command() -> None:
     for command in (["review", "--help"], ["review", "serve", "--help"], ["review", "create-user", "--help"]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_every_relative_path_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = (
+        "smtp: {password_file: smtp.pw}\n"
+        "webhook: {secret_file: webhook.key}\n"
+        "mqtt: {client_id: review, tls: {ca_file: ca.pem, cert_file: /abs/c.pem, key_file: k.pem}}\n"
+    )
+    config_path = write_config(tmp_path, extra)
+    monkeypatch.chdir("/")
+    config = load_config(config_path)
+    assert config.secret_key_file == tmp_path / "secret.key"
+    assert config.smtp.password_file == tmp_path / "smtp.pw"
+    assert config.webhook.secret_file == tmp_path / "webhook.key"
+    assert config.mqtt is not None and config.mqtt.tls is not None
+    assert config.mqtt.tls.ca_file == tmp_path / "ca.pem"
+    assert config.mqtt.tls.cert_file == Path("/abs/c.pem")
+    assert config.mqtt.tls.key_file == tmp_path / "k.pem"
+
+
+def test_serve_names_every_missing_file(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "webhook: {secret_file: webhook.key}\n")
+    (tmp_path / "secret.key").unlink()
+    result = CliRunner().invoke(main, ["review", "serve", "--config", str(config_path)])
+    assert result.exit_code == 1
+    assert f"secret_key_file: {tmp_path / 'secret.key'}: not a readable file" in result.output
+    assert f"webhook.secret_file: {tmp_path / 'webhook.key'}: not a readable file" in result.output
+    assert "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from uplink.config_publish import publish_config
 from uplink.messages import CameraState, CameraStatus, ConfigMessage, IncidentMessage, NodeHealth
 from uplink.outbox import Outbox
 from uplink.publisher import HealthProbe, Publisher
+from uplink.settings import MqttSettings
 from uplink.topics import Topics
 
 T = Topics()
@@ -254,3 +256,19 @@ def test_unreadable_retained_config_reaches_the_rejection_callback(
     finally:
         publisher.stop()
         _retain(broker, T.node_config(node_id), b"")  # clear the retained config
+
+
+def test_an_unreachable_broker_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Without a log line, a node whose broker is down or mistyped would say nothing at all."""
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = MqttSettings(host="127.0.0.1", port=port, client_id="node-unreachable", reconnect_max_s=1)
+    publisher = Publisher(settings, tmp_path / "edge.sqlite")
+    with caplog.at_level("WARNING", logger="uplink.mqtt"):
+        publisher.start()
+        try:
+            wait_until(lambda: "cannot connect to broker" in caplog.text, 10, "a connect-failure warning")
+        finally:
+            publisher.stop(flush_timeout_s=0.1)
+    assert f"node-unreachable: cannot connect to broker 127.0.0.1:{port}" in caplog.text
