@@ -35,9 +35,14 @@
       svg.appendChild(poly);
       if (zi !== current) return;
       z.polygon.forEach((p, pi) => {
-        const handle = document.createElementNS(NS, "circle");
+        // The SVG stretches to the snapshot (preserveAspectRatio="none"), so a
+        // round 7 px handle needs different radii along x and y.
+        const box = svg.getBoundingClientRect();
+        const handle = document.createElementNS(NS, "ellipse");
         handle.setAttribute("cx", p[0] * 1000); handle.setAttribute("cy", p[1] * 1000);
-        handle.setAttribute("r", 12); handle.setAttribute("class", "handle");
+        handle.setAttribute("rx", 7000 / Math.max(box.width, 1));
+        handle.setAttribute("ry", 7000 / Math.max(box.height, 1));
+        handle.setAttribute("class", "handle");
         handle.dataset.point = pi;
         svg.appendChild(handle);
       });

@@ -126,14 +126,14 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
         assert box is not None
         for fx, fy in ((0.1, 0.55), (0.9, 0.55), (0.95, 0.95), (0.05, 0.95)):
             page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
-        assert page.locator("circle.handle").count() == 4
+        assert page.locator("ellipse.handle").count() == 4
         # drag the first point a little, delete the last one with a right-click, add it again
         page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.55 * box["height"])
         page.mouse.down()
         page.mouse.move(box["x"] + 0.12 * box["width"], box["y"] + 0.5 * box["height"], steps=4)
         page.mouse.up()
-        page.locator("circle.handle").nth(3).click(button="right")
-        assert page.locator("circle.handle").count() == 3
+        page.locator("ellipse.handle").nth(3).click(button="right")
+        assert page.locator("ellipse.handle").count() == 3
         page.mouse.click(box["x"] + 0.05 * box["width"], box["y"] + 0.95 * box["height"])
         page.fill("[data-field=id]", "door-12-sidewalk")
         page.fill("[data-field=shop_id]", "shop-12")
