@@ -31,6 +31,23 @@ its objects `clear_s` from the resume to be seen again, by place, before it clea
 A resumed incident first seen before the stream began reports the stream's start
 as `first_seen_t`; its age stays in `dwell_s` and `first_seen_utc`.
 
+A *candidate* survives a restart too, so a violation is not reported late. Per zone
+with no open incident, the candidates that have qualified (been stationary) at least
+once are one row: each object's box, its first-seen and last-seen wall time. The row
+is written when that set of objects changes (a candidate qualifies for the first time
+or is forgotten; an id adopted by place is no change), never once per frame, and is
+deleted when the candidates open an incident, vanish, or the schedule ends. On the
+first step a stored object is dropped when more than `dwell_s + clear_s` passed
+between its stored last-seen time and the resume (its last-seen time is only as fresh
+as the row's last write, which for a stationary candidate lies less than `dwell_s`
+before the restart: a restart shorter than `clear_s` never loses one). The others
+come back like a resumed incident's objects: found again by place (IoU >= `adopt_iou`,
+any new track id) within `clear_s` of the resume, they continue their dwell from the
+stored first-seen wall time; not found, they are forgotten and the row is deleted.
+While an incident is open its row stands for the zone: objects that would only join
+it start their dwell again after a restart. A rebuilt engine (zones swapped, a failed
+transaction) resumes its candidates the same way.
+
 The event and persistence types live in their own modules and are re-exported here,
 so `from edge.incidents import IncidentEngine, IncidentEvent, ...` keeps working.
 """
@@ -45,7 +62,14 @@ from datetime import datetime
 import numpy as np
 
 from edge.incident_objects import DUPLICATE_COVER, distinct_objects, places_differ
-from edge.incident_persistence import IncidentStoreLike, NullIncidentStore, StoredCooldown, StoredIncident
+from edge.incident_persistence import (
+    IncidentStoreLike,
+    NullIncidentStore,
+    StoredCandidate,
+    StoredCandidateObject,
+    StoredCooldown,
+    StoredIncident,
+)
 from edge.incident_types import (
     Box,
     ClearReason,
@@ -73,6 +97,8 @@ __all__ = [
     "IncidentStoreLike",
     "NullIncidentStore",
     "ShopLike",
+    "StoredCandidate",
+    "StoredCandidateObject",
     "StoredCooldown",
     "StoredIncident",
     "StreamStart",
@@ -109,12 +135,15 @@ class _Candidate:
     tracker_id: int | None
     label: str
     first_in_zone_t: float
+    first_seen_utc: datetime  # wall time of first_in_zone_t, carried across restarts as is
     last_seen_t: float
     seen_step: int
     xyxy: Box
     confidence: float
     qualifies: bool = False
+    has_qualified: bool = False  # once stationary: its zone's candidate row lists it
     member: bool = False
+    stored_seen_utc: datetime | None = None  # restored: last seen before the restart
 
 
 @dataclass
@@ -142,6 +171,7 @@ class _ZoneState:
     incident: _Open | None = None
     best: tuple[float, Frame] | None = None  # (score, frame) of the best view so far
     cooldowns: list[_Cooldown] = field(default_factory=list)
+    saved_keys: frozenset[int] | None = frozenset()  # candidates in the stored row; None: unknown
 
 
 class IncidentEngine:
@@ -195,12 +225,13 @@ class IncidentEngine:
                     events.append(self._clear(frame, zone, state, ClearReason.SCHEDULE))
                 state.candidates.clear()
                 state.best = None
-                continue
-            mask = np.asarray(check.mask, bool)
-            if mask.shape != (n,):
-                raise ValueError(f"ZoneCheck[{zone_id}].mask: expected ({n},), got {mask.shape}")
-            self._observe(state, zone, frame, tracked, np.flatnonzero(mask & not_person))
-            events.extend(self._decide(frame, zone, state))
+            else:
+                mask = np.asarray(check.mask, bool)
+                if mask.shape != (n,):
+                    raise ValueError(f"ZoneCheck[{zone_id}].mask: expected ({n},), got {mask.shape}")
+                self._observe(state, zone, frame, tracked, np.flatnonzero(mask & not_person))
+                events.extend(self._decide(frame, zone, state))
+            self._save_candidates(frame, zone_id, state)
         return events
 
     # --- candidates ---
@@ -222,7 +253,7 @@ class IncidentEngine:
             box: Box = tuple(float(v) for v in det.xyxy[i])  # type: ignore[assignment]
             cand = by_tracker.get(tid) or self._adopt(state, box)
             if cand is None:
-                cand = _Candidate(self._next_key, tid, "", t, t, self._step, box, 0.0)
+                cand = _Candidate(self._next_key, tid, "", t, self._wall_time(t), t, self._step, box, 0.0)
                 self._next_key += 1
                 state.candidates[cand.key] = cand
             cand.tracker_id = tid
@@ -233,6 +264,7 @@ class IncidentEngine:
             cand.confidence = float(det.confidence[i])
             cand.qualifies = bool(tracked.stationary[i])
             if cand.qualifies:
+                cand.has_qualified = True
                 best_score = max(best_score, cand.confidence)
         # Forget candidates unseen for longer than the hysteresis of any zone decision.
         horizon = t - float(zone.clear_s)
@@ -279,12 +311,12 @@ class IncidentEngine:
             for c in dwelled:
                 c.member = True
             members = self._members(state)
-            first_seen_t = min(c.first_in_zone_t for c in members)
+            first = min(members, key=lambda c: c.first_in_zone_t)
             incident = _Open(
                 incident_id=str(self._id_factory()),
                 seq=0,
-                first_seen_t=first_seen_t,
-                first_seen_utc=self._wall_time(first_seen_t),
+                first_seen_t=first.first_in_zone_t,
+                first_seen_utc=first.first_seen_utc,
                 last_event_t=t,
                 last_qualifying_t=t,
                 emitted_boxes=tuple(c.xyxy for c in members),
@@ -309,6 +341,32 @@ class IncidentEngine:
             incident.emitted_boxes = boxes
             return [self._emit(IncidentEventKind.UPDATED, frame, zone, state, members)]
         return []
+
+    def _save_candidates(self, frame: Frame, zone_id: str, state: _ZoneState) -> None:
+        """Write the zone's candidate row when its set of objects changed: never once per frame."""
+        pending = [c for c in state.candidates.values() if c.has_qualified and state.incident is None]
+        keys = frozenset(c.key for c in pending)
+        if keys == state.saved_keys:
+            return
+        state.saved_keys = keys
+        if not pending:
+            self._store.delete_candidate(self.camera_id, zone_id)
+            return
+        pending.sort(key=lambda c: c.key)
+        views = self._objects(frame, pending)
+        objects = tuple(
+            StoredCandidateObject(view, c.first_seen_utc, self._last_seen_utc(c))
+            for c, view in zip(pending, views, strict=True)
+        )
+        self._store.save_candidate(
+            StoredCandidate(self.camera_id, zone_id, objects, self._wall_time(frame.ts))
+        )
+
+    def _last_seen_utc(self, c: _Candidate) -> datetime:
+        """A restored candidate not seen again yet keeps the sighting from before the restart."""
+        if c.seen_step == 0 and c.stored_seen_utc is not None:
+            return c.stored_seen_utc
+        return self._wall_time(c.last_seen_t)
 
     def _members(self, state: _ZoneState) -> list[_Candidate]:
         return sorted((c for c in state.candidates.values() if c.member), key=lambda c: c.key)
@@ -448,8 +506,8 @@ class IncidentEngine:
             for obj in stored.objects:
                 # tracker ids do not survive a restart: the object is found again by place.
                 cand = _Candidate(
-                    self._next_key, None, obj.label, incident.first_seen_t, t0, 0, obj.xyxy, obj.confidence,
-                    member=True,
+                    self._next_key, None, obj.label, incident.first_seen_t, incident.first_seen_utc, t0, 0,
+                    obj.xyxy, obj.confidence, member=True,
                 )  # fmt: skip
                 self._next_key += 1
                 state.candidates[cand.key] = cand
@@ -458,4 +516,29 @@ class IncidentEngine:
             state = self._states.setdefault(cool.zone_id, _ZoneState())
             until = stream_t(cool.until_utc)
             state.cooldowns.extend(_Cooldown(o.label, o.xyxy, None, until) for o in cool.objects)
+        for stored_candidate in self._store.load_candidates(self.camera_id):
+            self._resume_candidate(stored_candidate, t0, wall0, stream_t)
         return events
+
+    def _resume_candidate(
+        self, stored: StoredCandidate, t0: float, wall0: datetime, stream_t: Callable[[datetime], float]
+    ) -> None:
+        """Objects seen recently enough wait `clear_s` to be found again by place; the rest go."""
+        zone = self._zones.get(stored.zone_id)
+        resumed = self._states.get(stored.zone_id)
+        if zone is None or (resumed is not None and resumed.incident is not None):
+            self._store.delete_candidate(self.camera_id, stored.zone_id)  # the zone is gone, or taken
+            return
+        state = self._states.setdefault(zone.id, _ZoneState())
+        max_gap_s = zone.dwell_s + zone.clear_s
+        kept = [o for o in stored.objects if (wall0 - o.last_seen_utc).total_seconds() <= max_gap_s]
+        for o in kept:
+            cand = _Candidate(
+                self._next_key, None, o.view.label, stream_t(o.first_seen_utc), o.first_seen_utc, t0, 0,
+                o.view.xyxy, o.view.confidence, has_qualified=True, stored_seen_utc=o.last_seen_utc,
+            )  # fmt: skip
+            self._next_key += 1
+            state.candidates[cand.key] = cand
+        # A row that lost objects is rewritten (or deleted) by this step's _save_candidates.
+        unchanged = len(kept) == len(stored.objects)
+        state.saved_keys = frozenset(c.key for c in state.candidates.values()) if unchanged else None

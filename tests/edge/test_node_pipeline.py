@@ -131,7 +131,7 @@ def test_state_and_outbox_commit_together_or_not_at_all(
         assert conn.execute("SELECT count(*) FROM edge_incidents").fetchone() == (0,)  # no state either
     finally:
         conn.close()
-    # Room again: the engine rebuilt from the (empty) store counts dwell afresh and opens at seq 0.
+    # Room again: the engine rebuilt from the store (no incident row, the candidate row kept) opens at seq 0.
     outbox.max_bytes = 64 * 1024 * 1024
     for frame, detections in analysed[12:20]:
         pipeline.process(frame, detections)
