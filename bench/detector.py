@@ -1,6 +1,6 @@
 """Per-frame latency of our ONNX path vs ultralytics on the same model file and frames, measured fairly.
 
-    .venv/bin/python bench/detector.py [--frames 20] [--passes 3] [--imgsz 640] [--threads 1 2]
+    .venv/bin/python bench/detector.py [--frames 20] [--passes 3] [--imgsz 640] [--threads 1 2] [--int8]
 
 End to end per frame (pre + inference + post), on vtest.avi frames + bus.jpg:
   ours      YoloOnnxDetector(model.onnx)
@@ -8,7 +8,10 @@ End to end per frame (pre + inference + post), on vtest.avi frames + bus.jpg:
   ult-pt    ultralytics.YOLO(model.pt).predict on CPU
   nanodet   the bundled NanoDet-g 416 (default detector)
 and with --ablations, on the static export, ours without the DFL rewrite
-(`ours-nodfl`) and ours with ONNX Runtime's thread spinning back on (`ours-spin`).
+(`ours-nodfl`) and ours with ONNX Runtime's thread spinning back on (`ours-spin`);
+with --int8, ours on the files `curbwatch models export --dynamic --int8` writes for
+the same network, calibrated on the bench frames (`ours fp32`, `ours int8`), after
+that command's own check of how many fp32 boxes the int8 model finds again on them;
 with a random-weight YOLO11n exported by ultralytics (latency does not depend on
 the weights), once static and once with dynamic axes. Needs the [train] extra.
 
@@ -66,7 +69,7 @@ class Job:
     threads: int
     model_path: str
     imgsz: int
-    export: str = ""  # "static" / "dynamic" for the ONNX backends
+    export: str = ""  # static / dynamic: ultralytics' exports; fp32 / int8: `curbwatch models export`'s
 
     @property
     def label(self) -> str:
@@ -201,6 +204,9 @@ def report(times: Times, thread_counts: list[int]) -> None:
             ("ult-pt", "ours static"),
             ("ours-nodfl static", "ours static"),
             ("ours-spin static", "ours static"),
+            ("ult-pt", "ours fp32"),
+            ("ult-pt", "ours int8"),
+            ("ours fp32", "ours int8"),
         ):
             a, b = times.get(f"{theirs} t{threads}"), times.get(f"{ours} t{threads}")
             if a is None or b is None:
@@ -222,6 +228,31 @@ def report(times: Times, thread_counts: list[int]) -> None:
         )
 
 
+def export_ours(pt: Path, tmp: Path, frames: list[Image], imgsz: int) -> dict[str, str]:
+    """fp32 and int8 files from `curbwatch models export --dynamic --int8`, calibrated on the bench frames.
+
+    The command prints how many fp32 boxes (its detector's default conf, 0.25) the
+    int8 model finds again on the calibration images, here the bench frames; with
+    random weights that is a rough check at best.
+    """
+    from models.cli import models_group
+
+    calibration = tmp / "calibration"
+    calibration.mkdir()
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(calibration / f"frame_{index:03d}.png"), frame)  # lossless: the same pixels
+    fp32 = tmp / "yolo11n_ours.onnx"
+    args = ["export", str(pt), "--imgsz", str(imgsz), "--dynamic", "--int8"]
+    print(f"curbwatch models {' '.join(args)} --calibration <{len(frames)} bench frames>", flush=True)
+    models_group.main([*args, "--calibration", str(calibration), "--out", str(fp32)], standalone_mode=False)
+    print(
+        "  a rough check: random weights score few or no boxes above 0.25 (YOLO11n's: none, even at 0.002),"
+        " so 0/0 says nothing about int8 accuracy; tests/models check int8 on a trained model",
+        flush=True,
+    )
+    return {"fp32": str(fp32), "int8": str(fp32.with_name(f"{fp32.stem}_int8.onnx"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--frames", type=int, default=20, help="vtest.avi frames to use (bus.jpg is added)")
@@ -229,6 +260,9 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=640, help="export size of the YOLO11n model")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to compare")
     parser.add_argument("--ablations", action="store_true", help="also ours-nodfl and ours-spin")
+    parser.add_argument(
+        "--int8", action="store_true", help="also ours on `curbwatch models export --dynamic --int8` files"
+    )
     parser.add_argument("--gap-ms", type=float, default=20.0, help="pause between calls, not timed")
     args = parser.parse_args()
 
@@ -245,12 +279,14 @@ def main() -> None:
             )
             exports[dynamic] = str(exported.rename(exported.with_name(f"yolo11n_dynamic_{dynamic}.onnx")))
         static_onnx, dynamic_onnx = exports[False], exports[True]
+        ours_exports = export_ours(pt, Path(tmp), frames, args.imgsz) if args.int8 else {}
         jobs = []
         for threads in args.threads:
             for export, path in (("static", static_onnx), ("dynamic", dynamic_onnx)):
                 ablate = args.ablations and export == "static"
                 backends = ["ours", "ult-onnx"] + (["ours-nodfl", "ours-spin"] if ablate else [])
                 jobs += [Job(backend, threads, path, args.imgsz, export) for backend in backends]
+            jobs += [Job("ours", threads, path, args.imgsz, export) for export, path in ours_exports.items()]
             jobs.append(Job("ult-pt", threads, str(pt), args.imgsz))
         jobs += [Job("nanodet", threads, "", args.imgsz) for threads in args.threads]
         started = time.perf_counter()
@@ -262,7 +298,9 @@ def main() -> None:
         f"YOLO11n at {args.imgsz} (random weights; static export: padded to {args.imgsz}x{args.imgsz}, "
         "dynamic export and .pt: smallest stride-aligned rectangle, 640x480 for vtest), "
         f"{len(frames)} frames x "
-        f"{args.passes} passes, interleaved; CPUs {affinity} of {os.cpu_count()}; "
+        f"{args.passes} passes, interleaved; "
+        + ("ours fp32 / int8: `curbwatch models export --dynamic [--int8]` files; " if args.int8 else "")
+        + f"CPUs {affinity} of {os.cpu_count()}; "
         f"load average after {load}; {elapsed:.0f} s"
     )
     report(times, args.threads)

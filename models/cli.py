@@ -262,6 +262,10 @@ def export(
         agreement = compare_detectors(fp32, YoloOnnxDetector(int8_path), images)
     except ModelError as error:
         raise UserError(str(error)) from error
+    if agreement.reference_boxes == 0:
+        # Nothing to compare against (e.g. random weights): say so rather than print recall 1.00.
+        click.echo(f"wrote {int8_path}: the fp32 model found no boxes on these images; accuracy not checked")
+        return
     click.echo(
         f"wrote {int8_path}: {agreement.matched}/{agreement.reference_boxes} fp32 boxes found again "
         f"(recall {agreement.recall:.2f}), largest score change {agreement.max_score_delta:.3f}"

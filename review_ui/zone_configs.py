@@ -17,7 +17,8 @@ from uplink.config_publish import ConfigPublishError, publish_config
 from uplink.messages import ConfigMessage
 from uplink.settings import MqttSettings
 from uplink.topics import TopicError, check_id
-from zones.loader import ZoneFileError, parse_zone_document
+from zones.loader import check_document
+from zones.yaml_source import ConfigFileError, Problem, load_with_positions
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,15 @@ class ZoneDocumentInvalid(Exception):
     def __init__(self, problems: list[dict[str, Any]]) -> None:
         super().__init__("; ".join(f"{p['key']}: {p['message']}" for p in problems))
         self.problems = problems
+
+
+def _problem(problem: Problem) -> dict[str, Any]:
+    return {
+        "line": problem.line,
+        "key": problem.key_path,
+        "message": problem.message,
+        "severity": str(problem.severity),
+    }
 
 
 class PublishError(Exception):
@@ -75,27 +85,38 @@ class ZoneConfigs:
         self.clock = clock
         self.publisher = publisher
 
-    def validate(self, camera_id: str, document: str) -> None:
+    def check(self, node_id: str, camera_id: str, document: str) -> list[dict[str, Any]]:
+        """Every problem (errors and warnings) of a document for this camera, in file order.
+
+        Side-effect free: reads and writes nothing, so the editor may call it on every edit."""
+        problems: list[dict[str, Any]] = []
+        for value, what in ((node_id, "node"), (camera_id, "camera")):
+            try:
+                check_id(value, what)
+            except TopicError as exc:
+                problems.append({"line": None, "key": "", "message": str(exc), "severity": "error"})
         try:
-            zone_file = parse_zone_document(document, f"{camera_id}.yaml")
-        except ZoneFileError as exc:
-            raise ZoneDocumentInvalid(
-                [
-                    {"line": p.line, "key": p.key_path, "message": p.message, "severity": str(p.severity)}
-                    for p in exc.problems
-                ]
-            ) from exc
-        if zone_file.camera_id != camera_id:
-            raise ZoneDocumentInvalid(
-                [
-                    {
-                        "line": None,
-                        "key": "camera_id",
-                        "severity": "error",
-                        "message": f"document is for {zone_file.camera_id!r}, not {camera_id!r}",
-                    }
-                ]
+            doc = load_with_positions(document, f"{camera_id}.yaml")
+        except ConfigFileError as exc:
+            return problems + [_problem(p) for p in exc.problems]
+        zone_file, found = check_document(doc)
+        problems.extend(_problem(p) for p in found)
+        if zone_file is not None and zone_file.camera_id != camera_id:
+            problems.append(
+                {
+                    "line": None,
+                    "key": "camera_id",
+                    "severity": "error",
+                    "message": f"document is for {zone_file.camera_id!r}, not {camera_id!r}",
+                }
             )
+        return problems
+
+    def validate(self, node_id: str, camera_id: str, document: str) -> None:
+        """Raises ZoneDocumentInvalid (with the warnings too) if the document has any error."""
+        problems = self.check(node_id, camera_id, document)
+        if any(p["severity"] == "error" for p in problems):
+            raise ZoneDocumentInvalid(problems)
 
     def latest(self, node_id: str, camera_id: str) -> dict[str, Any] | None:
         rows = list(
@@ -113,14 +134,7 @@ class ZoneConfigs:
         return row
 
     def save(self, node_id: str, camera_id: str, document: str, user: str, ip: str = "") -> SavedConfig:
-        try:
-            check_id(node_id, "node")
-            check_id(camera_id, "camera")
-        except TopicError as exc:
-            raise ZoneDocumentInvalid(
-                [{"line": None, "key": "", "message": str(exc), "severity": "error"}]
-            ) from exc
-        self.validate(camera_id, document)
+        self.validate(node_id, camera_id, document)
         now = self.clock.now()
         with self.store.write() as db:
             version = 1 + (

@@ -6,12 +6,14 @@
   const svg = document.getElementById("zone-svg");
   const select = document.getElementById("zone-select");
   const problems = document.getElementById("problems");
+  const saveButton = document.getElementById("save-zones");
   const NS = "http://www.w3.org/2000/svg";
   const doc = JSON.parse(document.getElementById("initial-document").textContent);
   doc.camera_id = root.dataset.camera;
   doc.zones = doc.zones || [];
   let current = doc.zones.length ? 0 : -1;
   let dragging = null;
+  let liveProblems = []; // the latest answer of /validate: [{key, message, severity}]
 
   function zone() { return current >= 0 ? doc.zones[current] : null; }
   function round(v) { return Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000; }
@@ -23,7 +25,7 @@
     const n = doc.zones.length + 1;
     doc.zones.push({ id: "zone-" + n, kind: "monitored", polygon: [], shop: { id: "", name: "" } });
     current = doc.zones.length - 1;
-    draw();
+    edited();
   }
   function draw() {
     svg.replaceChildren();
@@ -51,7 +53,9 @@
       const o = document.createElement("option"); o.value = i; o.textContent = z.id; o.selected = i === current; return o;
     }));
     fillFields();
+    paintProblems();
   }
+  function edited() { draw(); scheduleCheck(); }
   function fillFields() {
     const z = zone();
     document.querySelectorAll("#zone-fields [data-field]").forEach((input) => {
@@ -75,6 +79,7 @@
       else if (["min_overlap", "dwell_s", "clear_s"].includes(f)) { if (v === "") delete z[f]; else z[f] = Number(v); }
       else z[f] = v;
       if (f === "id" || f === "kind") draw();
+      scheduleCheck();
     });
   });
   svg.addEventListener("mousedown", (event) => {
@@ -82,25 +87,25 @@
     if (event.target.classList.contains("handle")) { dragging = Number(event.target.dataset.point); event.preventDefault(); return; }
     if (!zone()) newZone();
     zone().polygon.push(toUnit(event));
-    draw();
+    edited();
   });
   svg.addEventListener("mousemove", (event) => {
     if (dragging === null || !zone()) return;
     zone().polygon[dragging] = toUnit(event);
-    draw();
+    edited();
   });
   window.addEventListener("mouseup", () => { dragging = null; });
   svg.addEventListener("contextmenu", (event) => {
     if (!event.target.classList.contains("handle")) return;
     event.preventDefault();
     zone().polygon.splice(Number(event.target.dataset.point), 1);
-    draw();
+    edited();
   });
   select.addEventListener("change", () => { current = Number(select.value); draw(); });
   document.getElementById("add-zone").addEventListener("click", newZone);
-  document.getElementById("delete-point").addEventListener("click", () => { if (zone()) { zone().polygon.pop(); draw(); } });
+  document.getElementById("delete-point").addEventListener("click", () => { if (zone()) { zone().polygon.pop(); edited(); } });
   document.getElementById("delete-zone").addEventListener("click", () => {
-    if (current < 0) return; doc.zones.splice(current, 1); current = doc.zones.length - 1; draw();
+    if (current < 0) return; doc.zones.splice(current, 1); current = doc.zones.length - 1; edited();
   });
 
   function cleaned() {
@@ -118,12 +123,98 @@
     }));
   }
   const api = "/api/v1/zones/" + encodeURIComponent(root.dataset.node) + "/" + encodeURIComponent(root.dataset.camera);
-  document.getElementById("save-zones").addEventListener("click", async () => {
-    const response = await fetch(api, {
-      method: "PUT", credentials: "same-origin",
+  function request(method, url) {
+    return fetch(url, {
+      method: method, credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": root.dataset.csrf },
       body: JSON.stringify({ document: JSON.stringify(cleaned(), null, 2) }),
     });
+  }
+
+  // Live validation: the server's own checks (POST .../validate stores nothing), ~400 ms after
+  // the last edit; an answer to an older edit is dropped. Save stays disabled while the latest
+  // answer has errors (warnings allowed); the PUT validates again in any case.
+  const CHECK_DELAY_MS = 400;
+  let checkTimer = null;
+  let checkSeq = 0;
+  function scheduleCheck() {
+    showProblems([]); // what the last Save said is stale after an edit
+    root.dataset.validation = "pending";
+    checkSeq += 1;
+    window.clearTimeout(checkTimer);
+    checkTimer = window.setTimeout(runCheck, CHECK_DELAY_MS);
+  }
+  async function runCheck() {
+    const seq = checkSeq;
+    let list;
+    try {
+      const response = await request("POST", api + "/validate");
+      if (seq !== checkSeq) return;
+      if (response.ok) list = (await response.json()).problems;
+      else list = [{ key: "", severity: "warning", message: "live validation unavailable (HTTP " + response.status + ")" }];
+    } catch (err) {
+      if (seq !== checkSeq) return;
+      list = [{ key: "", severity: "warning", message: "live validation unavailable: " + err }];
+    }
+    if (seq !== checkSeq) return;
+    liveProblems = list;
+    root.dataset.validation = list.some((p) => p.severity === "error") ? "errors" : "ok";
+    paintProblems(); // not draw(): that would rewrite the field being typed in
+  }
+  // "zones[2].shop.id" -> 2; anything not about one zone -> -1
+  function zoneOf(key) {
+    const m = /^zones\[(\d+)\]/.exec(key || "");
+    return m ? Number(m[1]) : -1;
+  }
+  // where a problem of the current zone shows: next to its field, else under the zone select
+  const FIELD_OF = { id: "id", kind: "kind", shop: "shop_id", classes: "classes", min_overlap: "min_overlap", dwell_s: "dwell_s", clear_s: "clear_s" };
+  function fieldOf(key) {
+    const rest = key.replace(/^zones\[\d+\]\.?/, "");
+    if (rest === "shop.name") return "shop_name";
+    const head = rest.split(/[.[]/)[0];
+    return FIELD_OF[head] || "zone";
+  }
+  function problemLine(p, withKey) {
+    const line = document.createElement("p");
+    line.className = "problem " + (p.severity === "warning" ? "warning" : "error");
+    line.dataset.key = p.key || "";
+    line.textContent = (withKey && p.key ? p.key + ": " : "") + p.message;
+    return line;
+  }
+  const slots = { zone: root.querySelector("[data-problems-for=zone]") };
+  document.querySelectorAll("#zone-fields [data-field]").forEach((input) => {
+    const slot = document.createElement("div");
+    slot.className = "field-problems"; slot.dataset.problemsFor = input.dataset.field;
+    input.closest("label").after(slot);
+    slots[input.dataset.field] = slot;
+  });
+  const elsewhere = document.getElementById("live-problems");
+  function paintProblems() {
+    svg.querySelectorAll("polygon.zone").forEach((poly) => {
+      const zi = Number(poly.dataset.zone);
+      poly.classList.toggle("invalid", liveProblems.some((p) => p.severity === "error" && zoneOf(p.key) === zi));
+    });
+    const placed = {}; const rest = [];
+    Object.keys(slots).forEach((k) => { placed[k] = []; });
+    liveProblems.forEach((p) => {
+      if (current >= 0 && zoneOf(p.key) === current) {
+        const field = fieldOf(p.key);
+        placed[field].push(problemLine(p, field === "zone"));
+      } else rest.push(problemLine(p, true));
+    });
+    Object.keys(slots).forEach((k) => slots[k].replaceChildren(...placed[k]));
+    document.querySelectorAll("#zone-fields [data-field]").forEach((input) => {
+      const bad = placed[input.dataset.field].some((line) => line.classList.contains("error"));
+      if (bad) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+    });
+    elsewhere.replaceChildren(...rest);
+    const blocked = liveProblems.some((p) => p.severity === "error");
+    saveButton.disabled = blocked;
+    saveButton.title = blocked ? root.dataset.fixErrors : "";
+  }
+
+  saveButton.addEventListener("click", async () => {
+    const response = await request("PUT", api);
     const body = await response.json();
     if (!response.ok) {
       showProblems((body.detail && body.detail.problems) || [{ key: "", message: JSON.stringify(body.detail) }]);
@@ -147,5 +238,6 @@
     window.setTimeout(pollApplied, 1000);
   }
   draw();
+  runCheck();
   if (document.getElementById("applied") && document.getElementById("applied").className === "waiting") pollApplied();
 })();

@@ -46,6 +46,18 @@ class ZoneSaved(BaseModel):
     publish_error: str | None
 
 
+class ZoneProblem(BaseModel):
+    key: str = Field(description='where, e.g. "zones[0].polygon"; "" for the document as a whole')
+    message: str
+    severity: str = Field(description='"error" (blocks saving) or "warning"')
+    line: int | None = Field(None, description="line in the document, where known")
+
+
+class ZoneValidation(BaseModel):
+    valid: bool = Field(description="no errors (warnings allowed): saving would be accepted")
+    problems: list[ZoneProblem]
+
+
 class Changes(BaseModel):
     token: str
 
@@ -205,6 +217,15 @@ def router(ctx: AppContext) -> APIRouter:
             published=saved.published,
             publish_error=saved.publish_error,
         )
+
+    @r.post("/zones/{node_id}/{camera_id}/validate")
+    def validate_zones(
+        node_id: str, camera_id: str, _user: Admin, body: Annotated[ZoneDocumentIn, Body()]
+    ) -> ZoneValidation:
+        """The checks of saving, without saving: stores, publishes and audits nothing. The zone
+        editor calls it while the admin edits. POST (not GET) for the body; CSRF-checked all the same."""
+        problems = [ZoneProblem(**p) for p in ctx.zones.check(node_id, camera_id, body.document)]
+        return ZoneValidation(valid=all(p.severity != "error" for p in problems), problems=problems)
 
     @r.get("/zones/{node_id}/{camera_id}/status")
     def zone_status(node_id: str, camera_id: str, _user: Viewer) -> dict[str, Any]:

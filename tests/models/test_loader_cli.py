@@ -224,7 +224,8 @@ def test_models_export_int8_reports_agreement(random_yolo11n_pt: Path, bus_jpg: 
     args = ["models", "export", str(random_yolo11n_pt), "--imgsz", "320", "--int8", "--out", str(out)]
     result = _run(*args, "--calibration", str(bus_jpg))
     assert result.exit_code == 0, result.output
-    assert "recall" in result.output
+    # Random weights may find nothing to compare; then the command must say so, not claim recall.
+    assert ("fp32 boxes found again" in result.output) != ("accuracy not checked" in result.output)
     assert isinstance(load_detector(tmp_path / "exported_int8.onnx"), YoloOnnxDetector)
 
 

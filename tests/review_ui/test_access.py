@@ -33,6 +33,12 @@ MUTATIONS = [
     ("POST", "/users/viewer/tokens/1/revoke", "admin", {"form": {}}),
     ("POST", "/reminders/1/retry", "admin", {"form": {}}),
     ("PUT", "/api/v1/zones/node-a/cam-01", "admin", {"json": {"document": "camera_id: cam-01\nzones: []\n"}}),
+    (
+        "POST",
+        "/api/v1/zones/node-a/cam-01/validate",
+        "admin",
+        {"json": {"document": "camera_id: cam-01\nzones: []\n"}},
+    ),
 ]
 ADMIN_PAGES = [
     "/audit",

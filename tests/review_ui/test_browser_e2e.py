@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -63,6 +64,14 @@ def stack(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[t
         assert server.ingest is not None and server.ingest.wait_subscribed(10)
         yield server, inbox
     smtp.stop()
+
+
+def drag(page: Any, box: dict[str, float], start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag a vertex handle; points are fractions of the snapshot's size."""
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=4)
+    page.mouse.up()
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
@@ -138,6 +147,23 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
         page.fill("[data-field=id]", "door-12-sidewalk")
         page.fill("[data-field=shop_id]", "shop-12")
         page.fill("[data-field=shop_name]", "东街12号便利店")
+        # live validation, without pressing Save: drag the first point below the bottom edge,
+        # so the outline crosses itself -> the problem shows by the zone and Save is disabled
+        save = page.locator("#save-zones")
+        intersecting = "[data-problems-for=zone] .problem.error[data-key='zones[0].polygon']"
+        page.wait_for_selector("#editor[data-validation='ok']", timeout=10_000)
+        assert save.is_enabled()
+        drag(page, box, (0.12, 0.5), (0.5, 0.99))
+        page.wait_for_selector(intersecting, timeout=10_000)
+        assert "not simple" in page.inner_text(intersecting)
+        assert save.is_disabled()
+        assert "invalid" in (page.get_attribute("#zone-svg polygon.zone", "class") or "")
+        page.screenshot(path=str(SHOTS / "zone-editor-live-problem.png"), full_page=True)
+        drag(page, box, (0.5, 0.99), (0.12, 0.5))
+        page.wait_for_selector(intersecting, state="detached", timeout=10_000)
+        page.wait_for_selector("#editor[data-validation='ok']", timeout=10_000)
+        assert save.is_enabled()
+        assert page.locator("#editor .problem").count() == 0
         config_watch = EdgeLike(broker, "edge-e2e-config", subscribe=f"{PREFIX}/{NODE}/config")
         page.click("#save-zones")
         page.wait_for_selector("#version", timeout=10_000)
