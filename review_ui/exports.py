@@ -22,6 +22,7 @@ import sqlite_utils
 from review_ui import audit
 from review_ui.clock import Clock
 from review_ui.db import Store
+from review_ui.files import stored_file
 
 MANIFEST = "manifest.jsonl"
 SINCE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?Z?)?$")
@@ -68,13 +69,6 @@ def _bbox(text: str | None) -> list[float] | None:
     return None
 
 
-def _evidence(root: Path, relative: str | None) -> Path | None:
-    if not relative:
-        return None
-    candidate = (root / relative).resolve()
-    return candidate if candidate.is_relative_to(root) and candidate.is_file() else None
-
-
 class VerdictExporter:
     def __init__(self, store: Store, clock: Clock, evidence_dir: Path) -> None:
         self.store = store
@@ -90,7 +84,7 @@ class VerdictExporter:
             lines: list[str] = []
             written: set[str] = set()
             for row in rows:
-                evidence = _evidence(self.evidence_dir, row["evidence_path"])
+                evidence = stored_file(self.evidence_dir, row["evidence_path"])
                 image = f"images/{row['incident_id']}.jpg" if evidence is not None else None
                 if evidence is not None and image not in written:
                     # JPEGs do not deflate: store them as they are.

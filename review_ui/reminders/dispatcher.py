@@ -12,6 +12,7 @@ from review_ui import audit
 from review_ui.clock import Clock, iso
 from review_ui.config import ReminderSettings
 from review_ui.db import Store
+from review_ui.files import stored_file
 from review_ui.reminders.channels import Channel, DeliveryError, UnavailableChannel
 from review_ui.reminders.message import ReminderContent
 
@@ -55,11 +56,8 @@ class Dispatcher:
         )
 
     def content(self, row: Mapping[str, object]) -> ReminderContent:
-        evidence: Path | None = None
-        if row["evidence_path"]:
-            candidate = (self.evidence_dir / str(row["evidence_path"])).resolve()
-            if candidate.is_relative_to(self.evidence_dir):
-                evidence = candidate
+        path = row["evidence_path"]
+        evidence = stored_file(self.evidence_dir, None if path is None else str(path))
         return ReminderContent(
             reminder_id=int(str(row["id"])),
             incident_id=str(row["incident_id"]),

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from review_ui import queries
 from review_ui.auth import Principal, Role
 from review_ui.evidence_links import LinkCheck
+from review_ui.files import stored_file
 from review_ui.review import RejectReason, ReviewError, Verdict
 from review_ui.web.context import AppContext
 from review_ui.web.render import render
@@ -36,16 +37,6 @@ def queue_filter(request: Request) -> queries.QueueFilter:
         date_to=text("to") if DATE.match(text("to")) else "",
         page=int(page) if page.isdigit() and len(page) < 7 else 0,
     )
-
-
-def safe_file(root: Path, relative: str | None) -> Path | None:
-    """A stored relative path, resolved, and only if it stays inside `root` and exists."""
-    if not relative:
-        return None
-    candidate = (root / relative).resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
-        return None
-    return candidate
 
 
 def router(ctx: AppContext) -> APIRouter:
@@ -91,7 +82,7 @@ def router(ctx: AppContext) -> APIRouter:
             history=queries.shop_history(db, row["shop_id"]),
             shop=ctx.shops.get(row["shop_id"]),
             reasons=[reason.value for reason in RejectReason],
-            has_evidence=safe_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
+            has_evidence=stored_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
             zone_polygons=_zone_polygons(zone_doc["document"] if zone_doc else None, row["zone_id"]),
         )
 
@@ -121,16 +112,20 @@ def router(ctx: AppContext) -> APIRouter:
             return RedirectResponse("/queue", status_code=303)
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
-    @r.get("/evidence/{incident_id}")
-    def evidence(incident_id: str, _user: Viewer) -> Response:
+    def evidence_file(incident_id: str) -> Path:
         row = (
             ctx.store.read()
             .execute("SELECT evidence_path FROM incidents WHERE incident_id = ?", [incident_id])
             .fetchone()
         )
-        path = safe_file(ctx.evidence_dir, row[0] if row else None)
+        path = stored_file(ctx.evidence_dir, row[0] if row else None)
         if path is None:
             raise HTTPException(404, "no evidence")
+        return path
+
+    @r.get("/evidence/{incident_id}")
+    def evidence(incident_id: str, _user: Viewer) -> Response:
+        path = evidence_file(incident_id)
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @r.get("/e/{incident_id}")
@@ -139,14 +134,7 @@ def router(ctx: AppContext) -> APIRouter:
         check = ctx.links.check(incident_id, exp[:16], sig[:128])
         if check is not LinkCheck.VALID:
             raise HTTPException(403, "link expired" if check is LinkCheck.EXPIRED else "invalid link")
-        row = (
-            ctx.store.read()
-            .execute("SELECT evidence_path FROM incidents WHERE incident_id = ?", [incident_id])
-            .fetchone()
-        )
-        path = safe_file(ctx.evidence_dir, row[0] if row else None)
-        if path is None:
-            raise HTTPException(404, "no evidence")
+        path = evidence_file(incident_id)
         return FileResponse(
             path,
             media_type="image/jpeg",
@@ -167,7 +155,7 @@ def router(ctx: AppContext) -> APIRouter:
             )
             .fetchone()
         )
-        path = safe_file(ctx.evidence_dir, row[0] if row else None)
+        path = stored_file(ctx.evidence_dir, row[0] if row else None)
         if path is None:
             raise HTTPException(404, "no snapshot")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-cache"})
