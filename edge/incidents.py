@@ -82,8 +82,9 @@ from edge.incident_types import (
     ZoneFileLike,
     ZoneLike,
 )
-from edge.track import TrackedFrame, box_iou
+from edge.track import TrackedFrame
 from models.classes import PEOPLE_CLASSES
+from models.postprocess import box_iou
 from models.types import Frame
 
 __all__ = [

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from models.postprocess import box_iou
 from models.types import BoolArray, Detections, FloatArray, IntArray
 
 
@@ -128,21 +129,6 @@ class _Track:
 
 def _centre(xyxy: np.ndarray) -> tuple[float, float]:
     return float(xyxy[0] + xyxy[2]) / 2.0, float(xyxy[1] + xyxy[3]) / 2.0
-
-
-def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    """IoU matrix (n, m) of two xyxy box arrays."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return (inter / np.maximum(union, 1e-9)).astype(np.float32)
 
 
 def greedy_match(iou: FloatArray, min_iou: float) -> list[tuple[int, int]]:

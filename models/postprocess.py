@@ -24,15 +24,23 @@ def box_iou_one_to_many(box: FloatArray, boxes: FloatArray) -> FloatArray:
 PAIRWISE_LIMIT = 1024
 
 
-def pairwise_iou(xyxy: FloatArray) -> FloatArray:
-    """(n, n) IoU of (n, 4) xyxy boxes, each entry computed as `box_iou_one_to_many` computes it."""
-    x1 = np.maximum(xyxy[:, None, 0], xyxy[None, :, 0])
-    y1 = np.maximum(xyxy[:, None, 1], xyxy[None, :, 1])
-    x2 = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2])
-    y2 = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3])
+def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(n, m) IoU matrix of two xyxy box arrays, each entry as `box_iou_one_to_many` computes it."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-    return (inter / np.maximum(areas[:, None] + areas[None, :] - inter, 1e-9)).astype(np.float32)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+
+
+def pairwise_iou(xyxy: FloatArray) -> FloatArray:
+    """(n, n) IoU of (n, 4) xyxy boxes."""
+    return box_iou(xyxy, xyxy)
 
 
 def nms(xyxy: FloatArray, scores: FloatArray, iou_threshold: float) -> IntArray:

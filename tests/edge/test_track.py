@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.track import Tracker, TrackerConfig, box_iou, greedy_match
+from edge.track import Tracker, TrackerConfig, greedy_match
 from models.classes import COCO_CLASSES
+from models.postprocess import box_iou
 from models.types import Detections
 
 CHAIR = COCO_CLASSES.index("chair")

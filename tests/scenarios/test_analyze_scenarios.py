@@ -9,10 +9,10 @@ import pytest
 
 from edge.analyze import AnalyzePipeline
 from edge.incidents import IncidentEvent, IncidentEventKind
-from edge.track import box_iou
 from edge.video_file import read_frames
 from models.detector import Detector
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
+from models.postprocess import box_iou
 from tests.scenarios.cases import (
     CASES,
     CLEAR_S,
