@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.analyze import AnalyzePipeline
-from edge.video_file import read_frames
+from edge.analyze.run import AnalyzePipeline
+from edge.analyze.video_file import read_frames
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
 from zones.loader import load_zone_file
 

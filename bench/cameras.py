@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.capture import CameraSpec, CameraWorker, DecodeMode
-from edge.scheduler import DetectorScheduler, percentile
+from edge.node.scheduler import DetectorScheduler, percentile
 from models.detector import Detector
 from models.types import Detections, Frame
 

@@ -19,7 +19,7 @@ from pydantic_core import PydanticUndefined
 # (title, "module:Model", what the file is)
 DOCUMENTED_MODELS: list[tuple[str, str, str]] = [
     ("Zone file", "zones.schema:ZoneFile", "one YAML/JSON file per camera (`curbwatch zones validate`)"),
-    ("Edge node config", "edge.node_config:NodeConfig", "`curbwatch edge run --config node.yaml`"),
+    ("Edge node config", "edge.node.config:NodeConfig", "`curbwatch edge run --config node.yaml`"),
     (
         "Review server config",
         "review_ui.config:ReviewConfig",

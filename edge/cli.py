@@ -17,10 +17,10 @@ SUBCOMMANDS: dict[str, str] = {
     "detect": "models.cli:detect",
     "models": "models.cli:models_group",
     "zones": "zones.cli:zones_group",
-    "analyze": "edge.analyze_cli:analyze",
-    "edge": "edge.node_cli:edge_group",
+    "analyze": "edge.analyze.cli:analyze",
+    "edge": "edge.node.cli:edge_group",
     "review": "review_ui.cli:review_group",
-    "demo": "edge.demo_cli:demo",
+    "demo": "edge.demo.cli:demo",
 }
 
 

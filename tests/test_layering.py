@@ -50,14 +50,77 @@ def test_package_imports_only_what_it_may(package: str) -> None:
     assert not offences, "\n".join(offences)
 
 
+# The rooms of edge/ (ARCHITECTURE.md) and which other rooms each may import. A room is a
+# subpackage or a top-level module of edge/; the CLI root names every room's command.
+EDGE_ROOMS: dict[str, set[str]] = {
+    "logscrub": set(),
+    "capture": {"logscrub"},
+    "track": set(),
+    "incidents": {"track"},
+    "evidence": set(),
+    "node": {"capture", "track", "incidents", "evidence", "logscrub"},
+    "analyze": {"track", "incidents", "evidence"},
+    "demo": {"node"},
+}
+
+
+def edge_room(path_or_module: str) -> str:
+    parts = path_or_module.removesuffix(".py").replace("/", ".").split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def room_allowed(room: str, module: str) -> bool:
+    if not module.startswith("edge."):
+        return True
+    target = edge_room(module)
+    return target == room or target in EDGE_ROOMS[room]
+
+
+def test_every_edge_room_is_declared() -> None:
+    found = {
+        edge_room(str(p.relative_to(ROOT))) for p in (ROOT / "edge").glob("*") if p.name != "__pycache__"
+    }
+    found -= {"__init__", "cli"}
+    assert found == set(EDGE_ROOMS), f"rooms on disk {sorted(found)} != declared {sorted(EDGE_ROOMS)}"
+
+
+@pytest.mark.parametrize("room", sorted(EDGE_ROOMS))
+def test_edge_room_imports_only_what_it_may(room: str) -> None:
+    base = ROOT / "edge" / room
+    paths = sorted(base.rglob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    offences = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in paths
+        for module in sorted(imported_modules(path))
+        if not room_allowed(room, module)
+    ]
+    assert not offences, "\n".join(offences)
+
+
+@pytest.mark.parametrize(
+    ("room", "module", "expected"),
+    [
+        ("incidents", "edge.track", True),
+        ("incidents", "edge.node.pipeline", False),
+        ("capture", "edge.logscrub", True),
+        ("evidence", "edge.incidents.types", False),
+        ("demo", "edge.node.config", True),
+        ("node", "edge.demo.runtime", False),
+        ("analyze", "numpy", True),
+    ],
+)
+def test_room_rule(room: str, module: str, expected: bool) -> None:
+    assert room_allowed(room, module) is expected
+
+
 @pytest.mark.parametrize(
     ("package", "module", "expected"),
     [
         ("zones", "models.types", True),
         ("zones", "models.nanodet", False),
-        ("uplink", "edge.node", False),
+        ("uplink", "edge.node.app", False),
         ("review_ui", "uplink.ingest", True),
-        ("review_ui", "edge.pipeline", False),
+        ("review_ui", "edge.node.pipeline", False),
         ("edge", "review_ui.cli", False),
         ("models", "numpy", True),
     ],

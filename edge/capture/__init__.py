@@ -14,7 +14,7 @@ Public API (everything the node needs; import from ``edge.capture``)::
     worker.start(); ...; worker.stop(); worker.join(5.0)
     worker.state, worker.stats()                      # CameraState, CaptureStats snapshot
 
-    # many cameras, one detector (edge.scheduler):
+    # many cameras, one detector (edge.node.scheduler):
     scheduler = DetectorScheduler(detector, on_result)  # on_result(frame: Frame, dets: Detections)
     scheduler.add_camera(spec.camera_id, queue, spec.sample_interval_s)
     scheduler.start(); ...; scheduler.stop(); scheduler.join(5.0)

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge.capture import CameraState as CaptureState
-from edge.config_sync import ConfigSync
-from edge.status import CameraReading, health_probe
+from edge.node.config_sync import ConfigSync
+from edge.node.status import CameraReading, health_probe
 from review_ui.clock import ManualClock
 from review_ui.service import ReviewServer
 from tests.review_ui.conftest import Feed, make_config

@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from edge.analyze import AnalyzePipeline
-from edge.incidents import IncidentEvent, IncidentEventKind
+from edge.analyze.run import AnalyzePipeline
+from edge.incidents.types import IncidentEvent, IncidentEventKind
 from models.detector import Detector
 from tests.scenarios.footage import Placement, load_patch, vtest_frames
 from zones.loader import load_zone_file

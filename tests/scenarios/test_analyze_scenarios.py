@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.analyze import AnalyzePipeline
-from edge.incidents import IncidentEvent, IncidentEventKind
-from edge.video_file import read_frames
+from edge.analyze.run import AnalyzePipeline
+from edge.analyze.video_file import read_frames
+from edge.incidents.types import IncidentEvent, IncidentEventKind
 from models.detector import Detector
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
 from models.postprocess import box_iou

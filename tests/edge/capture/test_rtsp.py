@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.capture import BackoffPolicy, CameraSpec, CameraState, CameraWorker, DecodeMode
-from edge.scheduler import DetectorScheduler
+from edge.node.scheduler import DetectorScheduler
 from models.types import Detections, Frame
 from tests.edge.capture.fakes import StateLog
 from tests.support.rtsp import RtspServer

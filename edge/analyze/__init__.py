@@ -1,0 +1,1 @@
+"""Offline analysis: the whole edge logic on recorded footage, in video time."""

@@ -1,0 +1,1 @@
+"""`curbwatch demo`: the whole loop on bundled footage (the clip and zones live here too)."""

@@ -1,0 +1,1 @@
+"""The evidence picture that leaves the box: zone, boxes, people blurred."""

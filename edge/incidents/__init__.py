@@ -1,0 +1,1 @@
+"""The incident engine: dwell state machine, its types and state, persistence, restart reconcile."""

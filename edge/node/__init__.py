@@ -1,0 +1,1 @@
+"""The edge node: composition root, config, per-camera pipeline, scheduler, status, metrics."""

@@ -1,0 +1,368 @@
+"""The edge node's composition root: `curbwatch edge run --config node.yaml`.
+
+Start, in order: metrics endpoint, the SQLite database (outbox + incident state, WAL),
+zones, the shared detector, one CameraPipeline per camera, config sync (the cached config
+first), the publisher (drains what an earlier run left unsent), the detector scheduler,
+the camera workers, the status loop. One stop event (SIGINT/SIGTERM set it); `stop()`
+stops the parts in reverse order and gives the publisher `flush_timeout_s` to drain.
+
+Threads: one per camera (capture), one detector worker that also runs every camera's
+pipeline (tracker, zones, incidents, evidence, outbox) so the database has one writer,
+the publisher's drain and network threads, the status loop, and the metrics server.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import FrameType
+
+import sqlite_utils
+
+from edge.capture import CameraSpec, CameraWorker, DecodeMode, SourceFactory, default_source_factory
+from edge.capture import CameraState as CaptureState
+from edge.incidents.store import IncidentStore
+from edge.node.config import CameraSection, DetectorSection, KeyframesOnly, NodeConfig, load_node_config
+from edge.node.config_sync import ConfigSync
+from edge.node.metrics import NodeMetrics, NullEndpoint, serve_metrics
+from edge.node.pipeline import CameraPipeline, PipelineParts
+from edge.node.scheduler import DetectorScheduler
+from edge.node.status import (
+    CameraCounts,
+    CameraReading,
+    CameraStatusReporter,
+    LatestView,
+    StatusLoop,
+    health_probe,
+)
+from models.detector import Detector
+from models.types import Detections, Frame, Image
+from uplink.clock import Clock, utc_now
+from uplink.mqtt import ClientFactory, new_client
+from uplink.outbox import Outbox
+from uplink.publisher import Publisher
+from uplink.topics import Topics
+from zones.loader import load_zone_file
+
+log = logging.getLogger(__name__)
+
+DECODE = {
+    KeyframesOnly.AUTO: DecodeMode.AUTO,
+    KeyframesOnly.ON: DecodeMode.KEYFRAMES,
+    KeyframesOnly.OFF: DecodeMode.FULL,
+}
+
+
+def capture_url(url: str) -> str:
+    """node.yaml's URL forms -> what edge.capture opens (a file path, a device index)."""
+    if url.startswith("file://"):
+        return url.removeprefix("file://")
+    if url.startswith("usb:"):
+        return url.removeprefix("usb:")
+    return url
+
+
+def default_detector(section: DetectorSection) -> Detector:
+    from models.config import load_detector  # onnxruntime only when a node really runs
+
+    return load_detector(section.model, threads=section.threads, conf_threshold=section.conf)
+
+
+class TimedDetector:
+    """The shared detector, timing each call for the latency histogram.
+
+    The scheduler calls `on_result` in the thread that just ran `detect`, so the
+    duration is handed over in a thread-local and labelled with the frame's camera there.
+    """
+
+    def __init__(self, detector: Detector) -> None:
+        self._detector = detector
+        self._local = threading.local()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self._detector.class_names
+
+    @property
+    def input_size_wh(self) -> tuple[int, int]:
+        return self._detector.input_size_wh
+
+    def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
+        started = time.perf_counter()
+        try:
+            return self._detector.detect(image, conf_threshold)
+        finally:
+            self._local.last_s = time.perf_counter() - started
+
+    def last_duration_s(self) -> float | None:
+        """Seconds of this thread's last `detect`, once; None if already taken."""
+        value: float | None = getattr(self._local, "last_s", None)
+        self._local.last_s = None
+        return value
+
+
+def open_edge_database(path: Path) -> sqlite_utils.Database:
+    """WAL, synchronous FULL (an edge box loses power). The connection is opened here and then
+    used only by the detector thread, hence check_same_thread=False; the publisher has its own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(sqlite3.connect(str(path), timeout=30.0, check_same_thread=False))
+    db.enable_wal()
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+def software_version() -> str | None:
+    try:
+        return version("curbwatch")
+    except PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class NodeSeams:
+    """What a test replaces: everything else is built from the NodeConfig."""
+
+    detector_factory: Callable[[DetectorSection], Detector] = default_detector
+    client_factory: ClientFactory = new_client
+    source_factory: Callable[[CameraSpec], SourceFactory] | None = None  # None: edge.capture's default
+    clock: Clock = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    id_factory: Callable[[], uuid.UUID | str] = uuid.uuid4
+    realtime_files: bool = False  # replay file cameras at recorded speed
+
+
+class NodeRuntime:
+    def __init__(
+        self,
+        config: NodeConfig,
+        seams: NodeSeams | None = None,
+        *,
+        stop_event: threading.Event | None = None,
+        flush_timeout_s: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.seams = seams or NodeSeams()
+        self.stop_event = stop_event or threading.Event()
+        self.flush_timeout_s = flush_timeout_s
+        self.metrics = NodeMetrics()
+        self.topics = Topics(config.mqtt.prefix)
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self.workers: dict[str, CameraWorker] = {}
+        self._status_stop = threading.Event()
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        config, seams = self.config, self.seams
+        cameras = config.enabled_cameras
+        self.metrics.add_cameras(camera.id for camera in cameras)
+        self.endpoint = serve_metrics(self.metrics, config.metrics.bind, config.metrics.port)
+        self.db = open_edge_database(config.outbox.path)
+        retention = timedelta(days=config.outbox.retention_days)
+        self.outbox = Outbox(
+            self.db, max_bytes=config.outbox.max_bytes, retention=retention, clock=seams.clock
+        )
+        store = IncidentStore(self.db)
+        self.detector = TimedDetector(seams.detector_factory(config.detector))
+        parts = PipelineParts(
+            node_id=config.node_id,
+            outbox=self.outbox,
+            store=store,
+            topics=self.topics,
+            detector=self.detector,
+            metrics=self.metrics,
+            clock=seams.clock,
+            monotonic=seams.monotonic,
+            id_factory=seams.id_factory,
+            conf_threshold=config.detector.conf,
+            notify=self._notify_publisher,
+        )
+        for camera in cameras:
+            zone_file = load_zone_file(camera.zones, self.detector.class_names)
+            self.pipelines[camera.id] = CameraPipeline(
+                camera.id, zone_file, parts, live=self._spec(camera).kind.live
+            )
+        self.config_sync = ConfigSync(
+            config.node_id,
+            self.pipelines,
+            config.config_cache_path,
+            known_classes=self.detector.class_names,
+            metrics=self.metrics,
+            clock=seams.clock,
+        )
+        self.config_sync.load_cached()
+        self.publisher = Publisher(
+            config.mqtt.settings(config.node_id),
+            config.outbox.path,
+            health_interval_s=config.health.interval_s,
+            health_probe=health_probe(
+                self.config_sync,
+                software_version(),
+                self._camera_readings,
+                clock=seams.clock,
+                monotonic=seams.monotonic,
+            ),
+            on_config=self.config_sync.on_config,
+            on_config_rejected=self.config_sync.on_rejected,
+            client_factory=seams.client_factory,
+            clock=seams.clock,
+            monotonic=seams.monotonic,
+        )
+        self.publisher.start()
+        self.scheduler = DetectorScheduler(
+            self.detector, self._on_result, conf_threshold=config.detector.conf
+        )
+        reporter = CameraStatusReporter(
+            config.node_id,
+            self.publisher,
+            self.metrics,
+            self._last_frame,
+            clock=seams.clock,
+            monotonic=seams.monotonic,
+        )
+        for camera in cameras:
+            spec = self._spec(camera)
+            queue = spec.make_queue()
+            self.scheduler.add_camera(camera.id, queue, spec.sample_interval_s)
+            factory = seams.source_factory(spec) if seams.source_factory else default_source_factory(spec)
+            self.workers[camera.id] = CameraWorker(spec, queue, source_factory=factory, on_state=reporter)
+        self.scheduler.start()
+        for worker in self.workers.values():
+            worker.start()
+        self.status_loop = StatusLoop(
+            self.publisher,
+            self.metrics,
+            self._latest_views,
+            lambda: self.publisher.stats().backlog,
+            self._camera_counts,
+            snapshot_interval_s=config.health.snapshot_interval_s,
+            snapshot_max_side_px=config.health.snapshot_max_side_px,
+            stop_event=self._status_stop,
+        )
+        self.status_loop.start()
+        self._started = True
+        log.info("node %s running %d cameras", config.node_id, len(cameras))
+
+    def stop(self) -> int:
+        """Stop in reverse order; the number of events left unsent for the next run."""
+        if not self._started:
+            return 0
+        self._started = False
+        self.stop_event.set()
+        self._status_stop.set()
+        self.status_loop.join(5.0)
+        for worker in self.workers.values():
+            worker.stop()
+        for worker in self.workers.values():
+            if not worker.join(15.0):
+                log.error("camera %s: worker did not stop", worker.camera_id)
+        self.scheduler.stop()
+        if not self.scheduler.join(30.0):
+            log.error("detector worker did not stop; closing the database anyway")
+        self.db.close()
+        unsent = self.publisher.stop(self.flush_timeout_s)
+        self.endpoint.close()
+        self.endpoint = NullEndpoint()
+        log.info(
+            "node %s stopped; %d events wait in the outbox for the next run", self.config.node_id, unsent
+        )
+        return unsent
+
+    def run(self) -> int:
+        """Start, wait for the stop event (SIGINT/SIGTERM in the main thread), stop."""
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._on_signal)
+        self.start()
+        try:
+            self.stop_event.wait()
+        finally:
+            self.stop()
+        return 0
+
+    def wait_cameras_done(self, timeout_s: float) -> bool:
+        """File cameras: True once every worker ended and the detector analysed every frame."""
+        deadline = time.monotonic() + timeout_s
+        for worker in self.workers.values():
+            if not worker.join(max(0.0, deadline - time.monotonic())):
+                return False
+        while time.monotonic() < deadline:
+            schedules = self.scheduler.cameras().values()
+            if all(s.queue.exhausted and not s.in_flight for s in schedules):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- wiring -------------------------------------------------------------------------------
+
+    def _spec(self, camera: CameraSection) -> CameraSpec:
+        return CameraSpec(
+            camera_id=camera.id,
+            url=capture_url(camera.url),
+            sample_interval_s=camera.sample_interval_s,
+            decode=DECODE[camera.keyframes_only],
+            realtime=camera.realtime or self.seams.realtime_files,
+            loop=camera.loop,
+        )
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        self.stop_event.set()
+
+    def _on_result(self, frame: Frame, detections: Detections) -> None:
+        duration_s = self.detector.last_duration_s()
+        if duration_s is not None:
+            self.metrics.detection_latency.labels(camera=frame.camera_id).observe(duration_s)
+        self.pipelines[frame.camera_id].process(frame, detections)
+
+    def _notify_publisher(self) -> None:
+        self.publisher.notify()
+
+    def _latest_views(self) -> Mapping[str, LatestView]:
+        views = {camera_id: pipeline.latest for camera_id, pipeline in self.pipelines.items()}
+        return {camera_id: view for camera_id, view in views.items() if view is not None}
+
+    def _camera_counts(self) -> dict[str, CameraCounts]:
+        schedules = self.scheduler.cameras()
+        return {
+            camera_id: CameraCounts(worker.stats().pictures, schedules[camera_id].dropped, len(worker.queue))
+            for camera_id, worker in self.workers.items()
+        }
+
+    def _camera_readings(self) -> dict[str, CameraReading]:
+        """For health (the publisher's drain thread): workers may not exist yet at the first one."""
+        now = self.seams.monotonic()
+        readings = {}
+        for camera_id, pipeline in self.pipelines.items():
+            worker = self.workers.get(camera_id)
+            stats = None if worker is None else worker.stats()
+            readings[camera_id] = CameraReading(
+                state=CaptureState.STARTING if stats is None else stats.state,
+                last_frame_monotonic=None if stats is None else stats.last_picture_at,
+                fps_analysed=pipeline.analysed.per_second(now),
+                incidents_open=pipeline.incidents_open,
+            )
+        return readings
+
+    def _last_frame(self, camera_id: str) -> float | None:
+        worker = self.workers.get(camera_id)
+        return None if worker is None else worker.stats().last_picture_at
+
+
+def run_node(config_path: Path) -> int:
+    """The CLI's entry: load and check node.yaml, install the log scrubber, run until signalled."""
+    from edge.logscrub import install
+
+    install()
+    config = load_node_config(config_path)
+    return NodeRuntime(config).run()

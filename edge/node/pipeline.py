@@ -1,0 +1,203 @@
+"""One camera's logic in the edge node: tracker -> zones -> incidents -> evidence -> outbox.
+
+`CameraPipeline` runs in the detector thread (edge.node.app's composition root builds one per
+camera from the shared `PipelineParts`); `incident_message` is the wire form of an engine event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from edge.evidence.render import EvidencePolicy, render_evidence
+from edge.incidents.engine import IncidentEngine
+from edge.incidents.persistence import IncidentStoreLike
+from edge.incidents.types import IncidentEvent, StreamStart
+from edge.incidents.types import IncidentEventKind as EngineEventKind
+from edge.node.metrics import NodeMetrics
+from edge.node.status import LatestView, RateMeter
+from edge.track import Tracker, TrackerConfig
+from models.detector import Detector
+from models.types import Detections, Frame
+from uplink.clock import Clock
+from uplink.messages import DetectedObject, IncidentMessage
+from uplink.messages import Evidence as WireEvidence
+from uplink.messages import IncidentEventKind as WireEventKind
+from uplink.messages import Shop as WireShop
+from uplink.outbox import Outbox
+from uplink.topics import Topics
+from zones.membership import ZoneMembership
+from zones.schema import ZoneFile
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_SHOP = WireShop(id="unknown", name="")
+RECENT_DETECTIONS = 64  # frames whose detections stay at hand for evidence blurring
+EVIDENCE = EvidencePolicy()
+
+
+@dataclass(frozen=True)
+class PipelineParts:
+    """What every camera pipeline shares; one database connection, used by the detector thread."""
+
+    node_id: str
+    outbox: Outbox
+    store: IncidentStoreLike
+    topics: Topics
+    detector: Detector
+    metrics: NodeMetrics
+    clock: Clock
+    monotonic: Callable[[], float]
+    id_factory: Callable[[], uuid.UUID | str]
+    conf_threshold: float
+    notify: Callable[[], None]
+
+
+def incident_message(
+    event: IncidentEvent, node_id: str, shop: WireShop, evidence_jpeg: bytes | None
+) -> IncidentMessage:
+    """The wire form of one engine event (uplink.messages.IncidentMessage)."""
+    primary = event.primary
+    objects = [DetectedObject(label=o.label, confidence=o.confidence, bbox=o.bbox) for o in event.objects]
+    dwell_s = max(0.0, event.dwell_s)  # counted across restarts, unlike t - first_seen_t
+    return IncidentMessage(
+        incident_id=uuid.UUID(event.incident_id),
+        seq=event.seq,
+        event=WireEventKind(event.event.value),
+        node_id=node_id,
+        camera_id=event.camera_id,
+        zone_id=event.zone_id,
+        shop=shop,
+        label=primary.label if primary else "unknown",
+        confidence=primary.confidence if primary else 0.0,
+        bbox=primary.bbox if primary else (0.0, 0.0, 0.0, 0.0),
+        objects=objects[:100],
+        first_seen_at=event.first_seen_utc.astimezone(UTC),
+        at=event.utc.astimezone(UTC),
+        dwell_s=dwell_s,
+        evidence=None if evidence_jpeg is None else WireEvidence.from_jpeg(evidence_jpeg),
+    )
+
+
+class CameraPipeline:
+    """Tracker -> zones -> incidents -> evidence -> outbox for one camera, in the detector thread.
+
+    Each frame's engine step and its outbox rows are one transaction, so incident state and
+    events commit together. If that transaction fails (OutboxFull, disk), the engine is rebuilt
+    from the store, as after a restart, so memory never runs ahead of what was committed.
+    New zones (`replace_zones`, any thread) are swapped in before the next frame: a fresh
+    engine resumes the stored open incidents of zones that still exist and clears the others.
+    """
+
+    def __init__(self, camera_id: str, zone_file: ZoneFile, parts: PipelineParts, *, live: bool) -> None:
+        self.camera_id = camera_id
+        self.parts = parts
+        # Live timestamps are monotonic seconds; file timestamps start at 0 when the file does.
+        zero = parts.clock() - timedelta(seconds=parts.monotonic() if live else 0.0)
+        self.wall_time = StreamStart(zero)
+        conf = parts.conf_threshold
+        self.tracker = Tracker(TrackerConfig(high_confidence=max(conf, 0.3), low_confidence=conf))
+        self.topic = parts.topics.incident(parts.node_id, camera_id)
+        self.latest: LatestView | None = None
+        self.zone_version: int | None = None
+        self.analysed = RateMeter()
+        # Read by the health probe; until the first frame resumes them, the stored ones count.
+        self.incidents_open = len(parts.store.load_open(camera_id))
+        self._shops: dict[str, WireShop] = {}
+        self._recent: deque[tuple[float, Detections]] = deque(maxlen=RECENT_DETECTIONS)
+        self._lock = threading.Lock()
+        self._pending: tuple[ZoneFile, int | None] | None = None
+        self._membership: ZoneMembership | None = None
+        self.zone_file = zone_file
+        self.engine: IncidentEngine = self._install(zone_file)
+
+    def replace_zones(self, zone_file: ZoneFile, version: int | None) -> None:
+        with self._lock:
+            self._pending = (zone_file, version)
+
+    def process(self, frame: Frame, detections: Detections) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self.engine = self._install(pending[0])
+            self.zone_version = pending[1]
+            log.info("camera %s: zones of config version %s in use", self.camera_id, pending[1])
+        self.parts.metrics.frames_analysed.labels(camera=self.camera_id).inc()
+        self.analysed.mark(self.parts.monotonic())
+        self._recent.append((frame.ts, detections))
+        self.latest = LatestView(frame, detections, self.parts.monotonic())
+        if self._membership is None or self._membership.resolution_wh != frame.resolution_wh:
+            self._membership = ZoneMembership(self.zone_file, frame.resolution_wh)
+        tracked = self.tracker.update(detections, frame.ts)
+        checks = self._membership.evaluate(tracked.detections, self.wall_time(frame.ts))
+        try:
+            with self.parts.outbox.transaction():
+                events = self.engine.step(frame, tracked, checks)
+                for event in events:
+                    self.parts.outbox.enqueue(self._message(event), self.topic)
+        except Exception:
+            log.exception(
+                "camera %s: frame ts=%.3f not committed; resuming from the store", self.camera_id, frame.ts
+            )
+            self.engine = self._new_engine()
+            return
+        self.incidents_open = len(self.engine.open_incidents())
+        if events:
+            self._count(events)
+            self.parts.notify()
+
+    def _install(self, zone_file: ZoneFile) -> IncidentEngine:
+        self.zone_file = zone_file
+        self._membership = None
+        for zone in zone_file.zones:
+            if zone.shop is not None:
+                self._shops[zone.id] = WireShop(id=zone.shop.id, name=zone.shop.name)
+        return self._new_engine()
+
+    def _new_engine(self) -> IncidentEngine:
+        parts = self.parts
+        return IncidentEngine(self.zone_file, self.camera_id, parts.store, parts.id_factory, self.wall_time)
+
+    def _message(self, event: IncidentEvent) -> IncidentMessage:
+        shop = self._shops.get(event.zone_id, UNKNOWN_SHOP)
+        if event.shop_id is not None:
+            shop = WireShop(id=event.shop_id, name=event.shop_name or "")
+        return incident_message(event, self.parts.node_id, shop, self._evidence(event))
+
+    def _evidence(self, event: IncidentEvent) -> bytes | None:
+        frame = event.evidence_frame
+        if frame is None:
+            return None
+        zone = next((z for z in self.zone_file.zones if z.id == event.zone_id), None)
+        rendered = render_evidence(
+            frame.pixels,
+            zone_polygon=zone.polygon if zone is not None else (),
+            objects=event.objects,
+            detections=self._detections_of(frame),
+            camera_id=self.camera_id,
+            incident_id=event.incident_id,
+            local_time=event.utc.astimezone(self.zone_file.tz),
+            policy=EVIDENCE,
+        )
+        return rendered.annotated_jpeg
+
+    def _detections_of(self, frame: Frame) -> Detections:
+        """Every detection of the evidence frame (its people get blurred); detect again if gone."""
+        for ts, detections in reversed(self._recent):
+            if ts == frame.ts:
+                return detections
+        return self.parts.detector.detect(frame.pixels, self.parts.conf_threshold)
+
+    def _count(self, events: list[IncidentEvent]) -> None:
+        metrics = self.parts.metrics
+        for event in events:
+            metrics.events_enqueued.labels(camera=self.camera_id).inc()
+            if event.event is EngineEventKind.OPENED:
+                metrics.incidents_opened.labels(camera=self.camera_id, zone=event.zone_id).inc()
+            elif event.event is EngineEventKind.CLEARED:
+                metrics.incidents_cleared.labels(camera=self.camera_id, zone=event.zone_id).inc()
