@@ -16,13 +16,19 @@ COCO_CLASSES: tuple[str, ...] = (
     "teddy bear", "hair drier", "toothbrush",
 )  # fmt: skip
 
+# Rows the edge's scene model adds beside the detector's (edge.scene): anything new that stays
+# and is not a person, and such a thing that carries text. Every zone may name them.
+STATIC_OBJECT = "static object"
+SIGNBOARD = "signboard"
+SCENE_CLASSES: tuple[str, ...] = (STATIC_OBJECT, SIGNBOARD)
+
 # What a shop typically puts out beyond its door (越门经营): furniture, racks of goods,
 # parasols, crates and parked delivery bicycles. A zone's `classes` overrides this.
 DEFAULT_GOODS_CLASSES: frozenset[str] = frozenset(
     {
         "chair", "dining table", "bench", "couch", "potted plant", "umbrella", "suitcase",
         "bicycle", "motorcycle", "refrigerator", "tv", "vase", "bottle", "bowl", "oven",
-        "microwave", "sink", "toilet", "bed",
+        "microwave", "sink", "toilet", "bed", STATIC_OBJECT, SIGNBOARD,
     }
 )  # fmt: skip
 

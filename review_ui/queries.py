@@ -199,12 +199,17 @@ def change_token(db: sqlite_utils.Database) -> str:
     return f"{events or 0}|{verdict or 0}|{moved or 0}"
 
 
+SCENE_VIEWS = frozenset({"learning", "watching", "view_changed", "obstructed"})
+
+
 def camera_overview(db: sqlite_utils.Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The cameras & nodes page: nodes with their last health, cameras with what health adds.
 
     A camera's `state` comes from its retained status topic (sent on every change) when there
     is one; health (every interval) adds fps and open incidents, and the later last frame.
-    A node's `rejection` is the config it refused, from health (curbwatch.health/2).
+    A node's `rejection` is the config it refused, from health (curbwatch.health/2 and /3).
+    A camera's `view` (learning, watching, view_changed, obstructed) is the edge scene model's
+    (curbwatch.camera-status/2, health/3): `view_changed` and `obstructed` are tamper alarms.
     """
     nodes = list(
         db.query("SELECT node_id, status, health, config_version, updated_at FROM nodes ORDER BY node_id")
@@ -226,7 +231,7 @@ def camera_overview(db: sqlite_utils.Database) -> tuple[list[dict[str, Any]], li
                 reported[(node["node_id"], camera["camera_id"])] = camera
     cameras = list(
         db.query(
-            "SELECT node_id, camera_id, state, last_frame_at, snapshot_path, updated_at"
+            "SELECT node_id, camera_id, state, view, last_frame_at, snapshot_path, updated_at"
             " FROM cameras ORDER BY node_id, camera_id"
         )
     )
@@ -237,6 +242,7 @@ def camera_overview(db: sqlite_utils.Database) -> tuple[list[dict[str, Any]], li
                 "node_id": node_id,
                 "camera_id": camera_id,
                 "state": None,
+                "view": None,
                 "last_frame_at": None,
                 "snapshot_path": None,
                 "updated_at": None,
@@ -245,6 +251,10 @@ def camera_overview(db: sqlite_utils.Database) -> tuple[list[dict[str, Any]], li
     for row in cameras:
         camera = reported.get((row["node_id"], row["camera_id"]), {})
         row["state"] = row["state"] or camera.get("state")
+        # The scene view: the status topic has the latest change; health the view at its interval.
+        view = row["view"] or camera.get("view")
+        row["view"] = view if view in SCENE_VIEWS else None
+        row["static_regions"] = camera.get("static_regions")
         frames = [at for at in (row["last_frame_at"], camera.get("last_frame_at")) if isinstance(at, str)]
         row["last_frame_at"] = max(frames) if frames else None  # UTC ISO with Z: sorts as text
         row["fps_analysed"] = camera.get("fps_analysed")

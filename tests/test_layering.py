@@ -58,8 +58,9 @@ EDGE_ROOMS: dict[str, set[str]] = {
     "track": set(),
     "incidents": {"track"},
     "evidence": set(),
-    "node": {"capture", "track", "incidents", "evidence", "logscrub"},
-    "analyze": {"track", "incidents", "evidence"},
+    "scene": set(),
+    "node": {"capture", "track", "incidents", "evidence", "scene", "logscrub"},
+    "analyze": {"track", "incidents", "evidence", "scene"},
     "demo": {"node"},
 }
 

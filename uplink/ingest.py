@@ -22,12 +22,18 @@ from pydantic import ValidationError
 from uplink.clock import Clock, format_utc, utc_now
 from uplink.files import JPEG_MAGIC, write_atomic
 from uplink.messages import (
+    CAMERA_STATUS_SCHEMA_V1,
     HEALTH_SCHEMA_V1,
+    HEALTH_SCHEMA_V2,
+    INCIDENT_SCHEMA_V1,
     CameraStatus,
+    CameraStatusV1,
     IncidentEventKind,
     IncidentMessage,
+    IncidentMessageV1,
     NodeHealth,
     NodeHealthV1,
+    NodeHealthV2,
     NodeState,
     WireModel,
 )
@@ -132,7 +138,7 @@ class Ingest:
         if not payload:  # an empty retained message only clears the topic on the broker
             return IngestOutcome(OutcomeKind.IGNORED, "empty payload")
         if where.kind is TopicKind.INCIDENT:
-            message = _parse(IncidentMessage, payload)
+            message = _parse_incident(payload)
             _check_origin(where, message.node_id, message.camera_id)
             return self._incident(message, received_at)
         if where.kind is TopicKind.NODE_HEALTH:
@@ -143,10 +149,17 @@ class Ingest:
             )
             return IngestOutcome(OutcomeKind.UPDATED)
         if where.kind is TopicKind.CAMERA_STATUS:
-            status = _parse(CameraStatus, payload)
+            status = _parse_camera_status(payload)
             _check_origin(where, status.node_id, status.camera_id)
             last_frame = format_utc(status.last_frame_at) if status.last_frame_at else None
-            self._upsert_camera(where, received_at, state=status.state.value, last_frame_at=last_frame)
+            view = getattr(status, "view", None)
+            self._upsert_camera(
+                where,
+                received_at,
+                state=status.state.value,
+                last_frame_at=last_frame,
+                view=None if view is None else view.value,
+            )
             return IngestOutcome(OutcomeKind.UPDATED)
         if where.kind is TopicKind.SNAPSHOT:
             if not payload.startswith(JPEG_MAGIC):
@@ -177,7 +190,7 @@ class Ingest:
         row = {"node_id": where.node_id, "camera_id": where.camera_id, "updated_at": received_at, **columns}
         _upsert(self.db, "cameras", row, ("node_id", "camera_id"))
 
-    def _incident(self, message: IncidentMessage, received_at: str) -> IngestOutcome:
+    def _incident(self, message: IncidentMessageV1, received_at: str) -> IngestOutcome:
         incident_id = str(message.incident_id)
         cursor = self.db.conn.execute("SELECT * FROM incidents WHERE incident_id = ?", [incident_id])
         found = cursor.fetchone()
@@ -194,7 +207,7 @@ class Ingest:
                 message.seq,
                 message.event.value,
                 format_utc(message.at),
-                message.model_dump_json(by_alias=True, exclude={"evidence"}, exclude_none=True),
+                message.model_dump_json(by_alias=True, exclude={"evidence", "before_now"}, exclude_none=True),
                 received_at,
             ],
         ).rowcount
@@ -204,8 +217,15 @@ class Ingest:
         if message.evidence is not None:
             evidence_path = f"{incident_id}/{message.seq}.jpg"
             write_atomic(self.evidence_dir / evidence_path, message.evidence.jpeg())
+        before_now = getattr(message, "before_now", None)  # curbwatch.incident/2
+        before_now_path = None
+        if before_now is not None:
+            before_now_path = f"{incident_id}/{message.seq}-before-now.jpg"
+            write_atomic(self.evidence_dir / before_now_path, before_now.jpeg())
         if existing is None:
             row = _new_incident(message, evidence_path, received_at)
+            if before_now_path is not None:
+                row["before_now_path"] = before_now_path
             self.db.execute(
                 f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join(':' + name for name in row)})",
                 row,
@@ -213,6 +233,8 @@ class Ingest:
             return IngestOutcome(OutcomeKind.STORED, incident_id=message.incident_id)
         newer = message.seq > existing["last_seq"]
         changes = _advance(existing, message, evidence_path, newer)
+        if before_now_path is not None and (newer or existing["before_now_path"] is None):
+            changes["before_now_path"] = before_now_path
         if changes:
             assignments = ", ".join(f"{name} = :{name}" for name in changes)
             self.db.execute(
@@ -256,13 +278,28 @@ def _parse(model: type[_M], payload: bytes) -> _M:
         raise Rejected(f"invalid {model.__name__}: {details}") from exc
 
 
-def _parse_health(payload: bytes) -> NodeHealth | NodeHealthV1:
-    """/2 from current nodes, /1 from nodes not upgraded yet (docs/mqtt.md: the server goes first)."""
+def _schema_of(payload: bytes) -> object:
     try:
-        legacy = json.loads(payload).get("schema") == HEALTH_SCHEMA_V1
+        return json.loads(payload).get("schema")
     except (ValueError, AttributeError):  # not JSON, not an object: _parse says what is wrong
-        legacy = False
-    return _parse(NodeHealthV1, payload) if legacy else _parse(NodeHealth, payload)
+        return None
+
+
+def _parse_health(payload: bytes) -> NodeHealth | NodeHealthV2 | NodeHealthV1:
+    """/3 from current nodes, /2 and /1 from nodes not upgraded yet (docs/mqtt.md: the server goes first)."""
+    schema = _schema_of(payload)
+    if schema == HEALTH_SCHEMA_V1:
+        return _parse(NodeHealthV1, payload)
+    if schema == HEALTH_SCHEMA_V2:
+        return _parse(NodeHealthV2, payload)
+    return _parse(NodeHealth, payload)
+
+
+def _parse_camera_status(payload: bytes) -> CameraStatus | CameraStatusV1:
+    """/2 from current nodes (with the scene view), /1 from nodes not upgraded yet."""
+    if _schema_of(payload) == CAMERA_STATUS_SCHEMA_V1:
+        return _parse(CameraStatusV1, payload)
+    return _parse(CameraStatus, payload)
 
 
 def _check_origin(where: ParsedTopic, node_id: str, camera_id: str | None) -> None:
@@ -272,7 +309,14 @@ def _check_origin(where: ParsedTopic, node_id: str, camera_id: str | None) -> No
         raise Rejected(f"camera_id {camera_id!r} in payload does not match {where.camera_id!r} in topic")
 
 
-def _details(message: IncidentMessage) -> dict[str, Any]:
+def _parse_incident(payload: bytes) -> IncidentMessage | IncidentMessageV1:
+    """/2 from current nodes (with the BEFORE / NOW picture), /1 from nodes not upgraded yet."""
+    if _schema_of(payload) == INCIDENT_SCHEMA_V1:
+        return _parse(IncidentMessageV1, payload)
+    return _parse(IncidentMessage, payload)
+
+
+def _details(message: IncidentMessageV1) -> dict[str, Any]:
     """The columns that follow the newest event."""
     return {
         "zone_id": message.zone_id,
@@ -287,7 +331,7 @@ def _details(message: IncidentMessage) -> dict[str, Any]:
     }
 
 
-def _new_incident(message: IncidentMessage, evidence_path: str | None, received_at: str) -> dict[str, Any]:
+def _new_incident(message: IncidentMessageV1, evidence_path: str | None, received_at: str) -> dict[str, Any]:
     cleared = message.event is IncidentEventKind.CLEARED
     at = format_utc(message.at)
     return {
@@ -305,7 +349,7 @@ def _new_incident(message: IncidentMessage, evidence_path: str | None, received_
 
 
 def _advance(
-    existing: dict[str, Any], message: IncidentMessage, evidence_path: str | None, newer: bool
+    existing: dict[str, Any], message: IncidentMessageV1, evidence_path: str | None, newer: bool
 ) -> dict[str, Any]:
     """Changes for an incident that already has a row: facts from late events fill gaps, but
     only a newer event replaces details, and nothing turns 'cleared' back into 'open'."""

@@ -1,6 +1,6 @@
 """Payload models of the MQTT contract: strict, closed (extra=forbid), versioned by `schema`.
 
-Every JSON payload carries a `schema` string such as "curbwatch.incident/1". A consumer that
+Every JSON payload carries a `schema` string such as "curbwatch.incident/2". A consumer that
 meets a schema it does not know rejects the message instead of guessing (the ingest
 dead-letters it), so a breaking change is a new number, never a silent reinterpretation.
 """
@@ -27,11 +27,14 @@ from pydantic import (
 
 from uplink.clock import format_utc
 
-INCIDENT_SCHEMA: Final = "curbwatch.incident/1"
+INCIDENT_SCHEMA: Final = "curbwatch.incident/2"
+INCIDENT_SCHEMA_V1: Final = "curbwatch.incident/1"  # still accepted by the ingest
 CONFIG_SCHEMA: Final = "curbwatch.config/1"
-HEALTH_SCHEMA: Final = "curbwatch.health/2"
-HEALTH_SCHEMA_V1: Final = "curbwatch.health/1"  # still accepted by the ingest (docs/mqtt.md)
-CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/1"
+HEALTH_SCHEMA: Final = "curbwatch.health/3"
+HEALTH_SCHEMA_V2: Final = "curbwatch.health/2"  # still accepted by the ingest (docs/mqtt.md)
+HEALTH_SCHEMA_V1: Final = "curbwatch.health/1"  # still accepted by the ingest
+CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/2"
+CAMERA_STATUS_SCHEMA_V1: Final = "curbwatch.camera-status/1"  # still accepted by the ingest
 
 # A JPEG of a 1080p frame at quality ~85 is 200-400 KiB; 512 KiB leaves room and keeps one
 # incident message (base64: x4/3) under the ingest's default 1 MiB payload limit.
@@ -140,10 +143,10 @@ class Evidence(WireModel):
         )
 
 
-class IncidentMessage(WireModel):
+class IncidentMessageV1(WireModel):
     """One lifecycle event of one incident; (incident_id, seq) is the idempotency key."""
 
-    schema_: Literal["curbwatch.incident/1"] = Field(default=INCIDENT_SCHEMA, alias="schema")
+    schema_: Literal["curbwatch.incident/1"] = Field(default=INCIDENT_SCHEMA_V1, alias="schema")
     incident_id: UUID
     seq: int = Field(ge=0, description="per incident, +1 for each event; 0 is the opened event")
     event: IncidentEventKind
@@ -160,7 +163,22 @@ class IncidentMessage(WireModel):
     dwell_s: float | None = Field(None, ge=0.0, description="seconds present in the zone at `at`")
     evidence: Evidence | None = None
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, title="IncidentMessage")
+
+
+class IncidentMessage(IncidentMessageV1):
+    """One lifecycle event of one incident; (incident_id, seq) is the idempotency key.
+
+    /2 is /1 plus `before_now`: the zone as the scene model learned it clean beside the same
+    area in the evidence frame, people blurred in both, when the edge runs a scene model.
+    """
+
+    schema_: Literal["curbwatch.incident/2"] = Field(default=INCIDENT_SCHEMA, alias="schema")  # type: ignore[assignment]
+    before_now: Evidence | None = Field(
+        default=None, description="JPEG: the zone before (clean background) | the same area now"
+    )
+
+    model_config = ConfigDict(populate_by_name=True, title="IncidentMessage2")
 
 
 class ConfigMessage(WireModel):
@@ -207,8 +225,19 @@ class NodeHealthV1(WireModel):
     model_config = ConfigDict(populate_by_name=True, title="NodeHealth")
 
 
-class CameraHealth(WireModel):
+class SceneView(StrEnum):
+    """What the edge's scene model makes of a camera's view (a tamper alarm for the centre)."""
+
+    LEARNING = "learning"  # learning the clean background (at start, after a re-learn)
+    WATCHING = "watching"
+    VIEW_CHANGED = "view_changed"  # most of the view changed at once: moved or re-aimed; re-learning
+    OBSTRUCTED = "obstructed"  # the picture lost its detail: lens covered, blocked or blacked out
+
+
+class CameraHealthV2(WireModel):
     """One camera as the node sees it when the health message is built."""
+
+    # The camera block of curbwatch.health/2, which the ingest still reads.
 
     camera_id: Identifier
     state: CameraState
@@ -217,6 +246,19 @@ class CameraHealth(WireModel):
     )
     fps_analysed: float = Field(ge=0.0, description="frames through the detector per second, recently")
     incidents_open: int = Field(ge=0, description="incidents open on this camera now")
+
+    model_config = ConfigDict(title="CameraHealth")
+
+
+class CameraHealth(CameraHealthV2):
+    """One camera as the node sees it when the health message is built (/3: plus the scene model)."""
+
+    view: SceneView | None = Field(default=None, description="the scene model's view; absent: not run")
+    static_regions: int | None = Field(default=None, ge=0, description="static regions standing now")
+    relearns: int | None = Field(default=None, ge=0, description="re-learns since the node started")
+    scene_ms: float | None = Field(default=None, ge=0.0, description="scene model time per picture")
+
+    model_config = ConfigDict(title="CameraHealth3")
 
 
 Problem = Annotated[
@@ -255,26 +297,26 @@ class ConfigHealth(WireModel):
         return self
 
 
-class NodeHealth(WireModel):
+class NodeHealthV2(WireModel):
     """Retained on {prefix}/{node}/health every health interval while the node is online.
 
     /2 is /1 plus the optional `cameras` and `config` blocks; every /1 field keeps its meaning.
     """
 
-    schema_: Literal["curbwatch.health/2"] = Field(default=HEALTH_SCHEMA, alias="schema")
+    schema_: Literal["curbwatch.health/2"] = Field(default=HEALTH_SCHEMA_V2, alias="schema")
     node_id: Identifier
     at: UtcDatetime
     uptime_s: float = Field(ge=0.0)
     outbox_backlog: int = Field(ge=0, description="events waiting for a PUBACK")
     config_version: int | None = Field(default=None, ge=1, description="the applied ConfigMessage.version")
     software_version: Annotated[str, StringConstraints(max_length=64)] | None = None
-    cameras: list[CameraHealth] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)
+    cameras: list[CameraHealthV2] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)
     config: ConfigHealth | None = None
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, title="NodeHealth")
 
     @model_validator(mode="after")
-    def _consistent(self) -> NodeHealth:
+    def _consistent(self) -> NodeHealthV2:
         ids = [camera.camera_id for camera in self.cameras or ()]
         if len(set(ids)) != len(ids):
             raise ValueError(f"cameras: camera_id must be unique, got {ids}")
@@ -286,17 +328,41 @@ class NodeHealth(WireModel):
         return self
 
 
-class CameraStatus(WireModel):
+class NodeHealth(NodeHealthV2):
+    """Retained on {prefix}/{node}/health every health interval while the node is online.
+
+    /3 is /2 with the scene model's view and counts in each camera block.
+    """
+
+    schema_: Literal["curbwatch.health/3"] = Field(default=HEALTH_SCHEMA, alias="schema")  # type: ignore[assignment]
+    cameras: list[CameraHealth] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)  # type: ignore[assignment]
+
+    model_config = ConfigDict(populate_by_name=True, title="NodeHealth3")
+
+
+class CameraStatusV1(WireModel):
     """Retained on {prefix}/{node}/{camera}/status whenever the capture state changes."""
 
-    schema_: Literal["curbwatch.camera-status/1"] = Field(default=CAMERA_STATUS_SCHEMA, alias="schema")
+    schema_: Literal["curbwatch.camera-status/1"] = Field(default=CAMERA_STATUS_SCHEMA_V1, alias="schema")
     node_id: Identifier
     camera_id: Identifier
     state: CameraState
     at: UtcDatetime
     last_frame_at: UtcDatetime | None = None
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, title="CameraStatus")
+
+
+class CameraStatus(CameraStatusV1):
+    """Retained on {prefix}/{node}/{camera}/status when the capture state or the scene view changes.
+
+    /2 is /1 plus `view`: `view_changed` and `obstructed` are the tamper alarms.
+    """
+
+    schema_: Literal["curbwatch.camera-status/2"] = Field(default=CAMERA_STATUS_SCHEMA, alias="schema")  # type: ignore[assignment]
+    view: SceneView | None = Field(default=None, description="the scene model's view; absent: not run")
+
+    model_config = ConfigDict(populate_by_name=True, title="CameraStatus2")
 
 
 def to_json(message: WireModel) -> bytes:

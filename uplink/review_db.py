@@ -77,6 +77,21 @@ def m001_ingest_tables(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_camera_view(db: sqlite_utils.Database) -> None:
+    # The scene model's view from curbwatch.camera-status/2: the tamper alarm of a camera.
+    db.execute(
+        "ALTER TABLE cameras ADD COLUMN view TEXT"
+        " CHECK (view IN ('learning', 'watching', 'view_changed', 'obstructed'))"
+    )
+
+
+@migrations()
+def m003_before_now(db: sqlite_utils.Database) -> None:
+    # curbwatch.incident/2: the zone before (clean background) | now, beside the evidence.
+    db.execute("ALTER TABLE incidents ADD COLUMN before_now_path TEXT")
+
+
 def open_review_database(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite_utils.Database:
     """Open (creating and migrating if needed) the review database."""
     db = open_database(path, synchronous=synchronous)

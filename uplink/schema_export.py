@@ -13,10 +13,13 @@ from pathlib import Path
 
 from uplink.messages import (
     CameraStatus,
+    CameraStatusV1,
     ConfigMessage,
     IncidentMessage,
+    IncidentMessageV1,
     NodeHealth,
     NodeHealthV1,
+    NodeHealthV2,
     WireModel,
 )
 
@@ -24,11 +27,14 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 # file name -> model; the number in the name is the `schema` version it describes
 MODELS: dict[str, type[WireModel]] = {
-    "incident-1.json": IncidentMessage,
+    "incident-1.json": IncidentMessageV1,  # still accepted by the ingest
+    "incident-2.json": IncidentMessage,
     "config-1.json": ConfigMessage,
     "health-1.json": NodeHealthV1,  # still accepted by the ingest
-    "health-2.json": NodeHealth,
-    "camera-status-1.json": CameraStatus,
+    "health-2.json": NodeHealthV2,  # still accepted by the ingest
+    "health-3.json": NodeHealth,
+    "camera-status-1.json": CameraStatusV1,  # still accepted by the ingest
+    "camera-status-2.json": CameraStatus,
 }
 
 

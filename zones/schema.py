@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.classes import COCO_CLASSES, DEFAULT_GOODS_CLASSES
+from models.classes import COCO_CLASSES, DEFAULT_GOODS_CLASSES, SCENE_CLASSES
 from zones.checks import class_problem, cross_zone_findings, polygon_problem
 from zones.yaml_source import Severity, format_key_path
 
@@ -71,7 +71,8 @@ def _check_coordinate(value: float) -> float:
 
 
 def _check_class_name(name: str, info: ValidationInfo) -> str:
-    known = (info.context or {}).get("known_classes") or COCO_CLASSES
+    # The edge's scene model adds its classes beside any detector's (edge.scene).
+    known = set((info.context or {}).get("known_classes") or COCO_CLASSES) | set(SCENE_CLASSES)
     problem = class_problem(name, known)
     if problem:
         raise ValueError(problem)
@@ -223,7 +224,8 @@ class Zone(StrictModel):
     classes: frozenset[ClassName] = Field(
         default=DEFAULT_GOODS_CLASSES,
         min_length=1,
-        description="Detector classes that count as goods here (exempt: the classes exempted).",
+        description="Detector classes that count as goods here (exempt: the classes exempted). "
+        "`static object` is anything new that stays (the scene model); `signboard` one with text.",
     )
     min_overlap: float = Field(
         default=0.5, gt=0.0, le=1.0, strict=True, description="Fraction of a box's footprint inside."

@@ -63,6 +63,9 @@ def _start_time(value: str | None, timezone_name: str) -> datetime:
 @click.option("--start-time", default=None,
               help="Wall time of the first frame, ISO 8601 (default: now, zone timezone).")  # fmt: skip
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Detector CPU threads.")
+@click.option("--scene/--no-scene", "scene", default=None,
+              help="Run the scene model (static objects of any kind). Default: when a zone's classes "
+                   "name `static object` or `signboard`.")  # fmt: skip
 def analyze(
     video: Path,
     zones_path: Path,
@@ -72,6 +75,7 @@ def analyze(
     evidence_dir: Path | None,
     start_time: str | None,
     threads: int | None,
+    scene: bool | None,
 ) -> None:
     """Find incidents in VIDEO using ZONES; one JSON object per incident event."""
     from edge.analyze.run import AnalyzePipeline, event_record, write_evidence
@@ -92,7 +96,12 @@ def analyze(
     except (VideoFileError, ModelError, ValueError, OSError) as err:
         raise click.ClickException(str(err).replace("\n", "; ")) from err
 
-    pipeline = AnalyzePipeline(detector, zone_file, started)
+    from edge.scene.config import SceneSettings
+    from edge.scene.static_objects import StaticObjects, goods_classes, used_by
+
+    wanted = used_by(zone_file) if scene is None else scene
+    eye = StaticObjects(SceneSettings(), goods=goods_classes(zone_file)) if wanted else None
+    pipeline = AnalyzePipeline(detector, zone_file, started, scene=eye)
     frames: Iterator[Frame] = read_frames(video, zone_file.camera_id, sample_fps)
     show_progress = sys.stderr.isatty()
     out: IO[str] = events_out.open("w", encoding="utf-8") if events_out else sys.stdout
@@ -105,7 +114,9 @@ def analyze(
                 )
                 frames = _counted(frames, bar.update)
             for event in pipeline.run(frames):
-                evidence = write_evidence(event, zone_file, detector, evidence_dir) if evidence_dir else None
+                evidence = (
+                    write_evidence(event, zone_file, detector, evidence_dir, eye) if evidence_dir else None
+                )
                 out.write(json.dumps(event_record(event, evidence), ensure_ascii=False) + "\n")
                 out.flush()
     except VideoFileError as err:

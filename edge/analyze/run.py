@@ -1,4 +1,4 @@
-"""Offline analysis: detector -> tracker -> zones -> incidents over a recorded video.
+"""Offline analysis: detector (+ scene model) -> tracker -> zones -> incidents over a recorded video.
 
 The same stages as the edge node, run in video time as fast as the CPU allows.
 `AnalyzePipeline.process` handles one frame and accounts where the time goes;
@@ -15,9 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from edge.evidence.faces import FaceFinder, faces_at
 from edge.incidents.engine import IncidentEngine
 from edge.incidents.persistence import IncidentStoreLike
 from edge.incidents.types import IncidentEvent, IncidentEventKind, StreamStart
+from edge.scene.static_objects import StaticObjects
 from edge.track import Tracker, TrackerConfig
 from models.detector import Detector
 from models.types import Frame
@@ -35,7 +37,7 @@ class StageTimes:
     """Seconds spent per stage (mutable accumulator owned by one pipeline)."""
 
     decode_s: float = 0.0
-    detect_s: float = 0.0
+    detect_s: float = 0.0  # the detector and the scene model
     logic_s: float = 0.0  # tracking + zones + incidents
     frames: int = 0
 
@@ -60,6 +62,7 @@ class AnalyzePipeline:
     store: IncidentStoreLike | None = None
     id_factory: Callable[[], uuid.UUID | str] = uuid.uuid4
     times: StageTimes = field(default_factory=StageTimes)
+    scene: StaticObjects | None = None  # the class-agnostic eye; None: detector rows only
 
     def __post_init__(self) -> None:
         self.camera_id = self.camera_id or self.zone_file.camera_id
@@ -73,6 +76,9 @@ class AnalyzePipeline:
     def process(self, frame: Frame) -> list[IncidentEvent]:
         started = time.perf_counter()
         detections = self.detector.detect(frame.pixels, DETECT_CONFIDENCE)
+        if self.scene is not None:
+            self.scene.observe(frame, detections)
+            detections = self.scene.merge(frame, detections)
         detected = time.perf_counter()
         if self._membership is None or self._membership.resolution_wh != frame.resolution_wh:
             self._membership = ZoneMembership(self.zone_file, frame.resolution_wh)
@@ -132,9 +138,17 @@ def event_record(event: IncidentEvent, evidence: Path | None = None) -> dict[str
 
 
 def write_evidence(
-    event: IncidentEvent, zone_file: ZoneFile, detector: Detector, directory: Path
+    event: IncidentEvent,
+    zone_file: ZoneFile,
+    detector: Detector,
+    directory: Path,
+    scene: StaticObjects | None = None,
+    faces: FaceFinder | None = None,
 ) -> Path | None:
-    """An annotated JPEG of an opened incident, people blurred (edge.evidence.render)."""
+    """An annotated JPEG of an opened incident, people and faces blurred (edge.evidence.render).
+
+    With a scene model, the clean background gives the BEFORE / NOW strip under the picture.
+    """
     from edge.evidence.render import render_evidence
 
     if event.event is not IncidentEventKind.OPENED or event.evidence_frame is None:
@@ -143,6 +157,7 @@ def write_evidence(
     pixels = event.evidence_frame.pixels
     # The people of the evidence frame are found again to blur them: one detection per incident.
     detections = detector.detect(pixels)
+    reference = scene.snapshot().background if scene is not None else None
     evidence = render_evidence(
         pixels,
         zone_polygon=zone.polygon,
@@ -151,8 +166,13 @@ def write_evidence(
         camera_id=event.camera_id,
         incident_id=event.incident_id,
         local_time=event.utc.astimezone(zone_file.tz),
+        faces=faces_at(faces, pixels, pixels.shape),
+        reference=reference,
+        reference_faces=faces_at(faces, reference, pixels.shape),
     )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{event.incident_id}.jpg"
     path.write_bytes(evidence.annotated_jpeg)
+    if evidence.before_now_jpeg is not None:
+        (directory / f"{event.incident_id}-before-now.jpg").write_bytes(evidence.before_now_jpeg)
     return path

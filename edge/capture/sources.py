@@ -75,14 +75,30 @@ def source_kind(url: str) -> SourceKind:
 
 @dataclass(frozen=True, eq=False)
 class Picture:
-    """A decoded picture before colour conversion; `to_bgr` is valid until the next `read()`."""
+    """A decoded picture before colour conversion; `to_bgr*` are valid until the next `read()`.
+
+    `convert_scaled(width)` converts and scales in one pass (PyAV's swscale), much cheaper
+    than converting the full picture first; sources without one are scaled after converting.
+    """
 
     ts: float
     is_keyframe: bool
     convert: Callable[[], Image]
+    convert_scaled: Callable[[int], Image] | None = None
 
     def to_bgr(self) -> Image:
         return self.convert()
+
+    def to_bgr_width(self, width: int) -> Image:
+        """BGR scaled to `width` (never up), keeping the aspect ratio."""
+        if self.convert_scaled is not None:
+            return self.convert_scaled(width)
+        image = self.convert()
+        h, w = image.shape[:2]
+        if w <= width:
+            return image
+        size = (width, max(1, round(h * width / w)))
+        return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 class FrameSource(Protocol):
@@ -229,7 +245,7 @@ class PyAVSource:
             if frame.time is not None and math.isfinite(frame.time):
                 self._last_ts = float(frame.time)
             ts = self._last_ts + self._ts_offset
-        return Picture(ts, bool(frame.key_frame), _bgr_converter(frame))
+        return Picture(ts, bool(frame.key_frame), _bgr_converter(frame), _scaled_bgr_converter(frame))
 
     def _on_keyframe_packet(self, packet: Any) -> None:
         if packet.pts is None or packet.time_base is None:
@@ -302,6 +318,18 @@ class PyAVSource:
 def _bgr_converter(frame: Any) -> Callable[[], Image]:
     def convert() -> Image:
         image: Image = frame.to_ndarray(format="bgr24")
+        return image
+
+    return convert
+
+
+def _scaled_bgr_converter(frame: Any) -> Callable[[int], Image]:
+    def convert(width: int) -> Image:
+        if frame.width <= width:
+            full: Image = frame.to_ndarray(format="bgr24")
+            return full
+        height = max(2, round(frame.height * width / frame.width))
+        image: Image = frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
         return image
 
     return convert

@@ -31,6 +31,7 @@ from edge.capture.sources import (
     DecodeMode,
     EndOfStream,
     FrameSource,
+    Picture,
     PyAVOptions,
     SourceError,
     SourceFactory,
@@ -173,9 +174,13 @@ class CameraWorker:
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         stop_event: threading.Event | None = None,
+        on_picture: Callable[[Picture], None] | None = None,
     ) -> None:
         self.spec = spec
         self.queue = queue
+        # Sees every decoded picture, sampled or not (the scene model); runs in this thread.
+        self._on_picture = on_picture
+        self._picture_failures = 0
         self._factory = source_factory or default_source_factory(spec, clock)
         self._on_state = on_state or (lambda camera_id, state: None)
         self._clock = clock
@@ -284,11 +289,23 @@ class CameraWorker:
                 self._down_since = None
                 self._sampler.reset()
                 self._set_state(CameraState.STREAMING)
+            if self._on_picture is not None:
+                self._tap(picture)
             if not self._sampler.offer(picture.ts):
                 continue
             frame = Frame(picture.to_bgr(), self.camera_id, picture.ts)
             if self.queue.put(frame, self._stop):
                 self._sampled += 1
+
+    def _tap(self, picture: Picture) -> None:
+        """The picture callback; its failure never stops the capture (logged once per 100)."""
+        assert self._on_picture is not None
+        try:
+            self._on_picture(picture)
+        except Exception:
+            if self._picture_failures % 100 == 0:
+                log.exception("camera %s: picture callback failed", self.camera_id)
+            self._picture_failures += 1
 
     def _wait_before_retry(self) -> None:
         now = self._clock()

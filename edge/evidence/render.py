@@ -3,9 +3,13 @@
 Everything that leaves the edge box passes through `render_evidence`: the
 people in the frame (PEOPLE_CLASSES boxes, slightly enlarged) are pixelated
 first, the upper part of each person box (where the face is) more coarsely
-still, and only then is anything drawn or cropped, so no path leads to an
-unblurred person. A dedicated face model is out of scope: a face outside any
-person box (a poster, a reflection) is not blurred.
+still, then every face a face detector found (a person the detector missed, a
+poster, a reflection), and only then is anything drawn or cropped, so no path
+leads to an unblurred person.
+
+When the scene model knows the clean background, a second picture shows the
+zone as it looked before (BEFORE) beside the same area now (NOW), people and
+faces blurred in both, so an inspector sees what is new.
 
 The function is pure: it copies the frame and never writes to its input.
 """
@@ -27,6 +31,8 @@ from models.types import Detections, Image
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
 BOX_COLOUR = (0, 0, 255)
 TEXT_COLOUR = (255, 255, 255)
+FACE_MARGIN = 0.35  # a face box grown by this share per side covers hair, ears and chin
+STRIP_GAP_PX = 6  # between the BEFORE and NOW halves
 
 
 class EvidenceObject(Protocol):
@@ -62,6 +68,9 @@ class EvidencePolicy:
     face_cells: int = 3  # cells across the face region: nothing recognisable survives
 
 
+BEFORE_NOW_POLICY = EvidencePolicy(max_long_side_px=960, max_bytes=120_000)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """JPEG bytes ready to embed in an incident message."""
@@ -69,6 +78,7 @@ class Evidence:
     annotated_jpeg: bytes
     crop_jpeg: bytes
     content_type: str = "image/jpeg"
+    before_now_jpeg: bytes | None = None  # the zone before (clean background) | now, side by side
 
     @property
     def annotated_sha256(self) -> str:
@@ -83,9 +93,13 @@ def _to_ascii(text: str) -> str:
 def _person_boxes(detections: Detections, resolution_wh: tuple[int, int], margin: float) -> np.ndarray:
     """Person boxes enlarged by margin and clipped to the frame, as int (n, 4)."""
     people = detections[detections.class_mask(PEOPLE_CLASSES)]
-    if not len(people):
+    return _grown_boxes(people.xyxy, resolution_wh, margin)
+
+
+def _grown_boxes(boxes: np.ndarray, resolution_wh: tuple[int, int], margin: float) -> np.ndarray:
+    if not len(boxes):
         return np.zeros((0, 4), dtype=np.int64)
-    xyxy = people.xyxy.astype(np.float64)
+    xyxy = np.asarray(boxes, np.float64).reshape(-1, 4)
     size = np.stack([xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], axis=1)
     grown = xyxy + np.concatenate([-size, size], axis=1) * margin
     w, h = resolution_wh
@@ -104,9 +118,27 @@ def _pixelate(region: Image, cells_across_short_side: int) -> Image:
     return np.ascontiguousarray(cv2.GaussianBlur(up, (kernel, kernel), 0))
 
 
-def blur_people(pixels: Image, detections: Detections, policy: EvidencePolicy | None = None) -> Image:
-    """A copy of pixels with every person box pixelated and its face part even more so."""
+def blur_faces(pixels: Image, faces: Detections, policy: EvidencePolicy | None = None) -> Image:
+    """A copy of pixels with every face box (grown by a third) pixelated coarsely."""
     policy = policy or EvidencePolicy()
+    out = pixels.copy()
+    h, w = pixels.shape[:2]
+    for x1, y1, x2, y2 in _grown_boxes(faces.xyxy, (w, h), FACE_MARGIN):
+        if x2 > x1 and y2 > y1:
+            out[y1:y2, x1:x2] = _pixelate(out[y1:y2, x1:x2], policy.face_cells)
+    return out
+
+
+def blur_people(
+    pixels: Image,
+    detections: Detections,
+    policy: EvidencePolicy | None = None,
+    faces: Detections | None = None,
+) -> Image:
+    """A copy of pixels with every person box pixelated, its face part even more so, then every face."""
+    policy = policy or EvidencePolicy()
+    if faces is not None and len(faces):
+        pixels = blur_faces(pixels, faces, policy)
     out = pixels.copy()
     h, w = pixels.shape[:2]
     boxes = [
@@ -118,7 +150,21 @@ def blur_people(pixels: Image, detections: Detections, policy: EvidencePolicy | 
     for x1, y1, x2, y2 in boxes:
         face_bottom = y1 + max(1, round((y2 - y1) * policy.face_fraction))
         out[y1:face_bottom, x1:x2] = _pixelate(out[y1:face_bottom, x1:x2], policy.face_cells)
+    if faces is not None and len(faces):
+        out = blur_faces(out, faces, policy)  # again, last: a body pass must not unblur a face
     return out
+
+
+def blur_outside(pixels: Image, polygons: Sequence[Sequence[Sequence[float]]], cells: int = 24) -> Image:
+    """A copy of pixels with everything outside the normalised polygons pixelated (privacy option)."""
+    h, w = pixels.shape[:2]
+    keep = np.zeros((h, w), np.uint8)
+    for polygon in polygons:
+        if len(polygon) >= 3:
+            points = np.round(np.array([[x * w, y * h] for x, y in polygon], np.float64)).astype(np.int32)
+            cv2.fillPoly(keep, [points], 255)
+    coarse = _pixelate(pixels, cells)
+    return np.where(keep[..., None] > 0, pixels, coarse).astype(np.uint8)
 
 
 def _label(image: Image, text: str, origin: tuple[int, int], scale: float) -> None:
@@ -165,6 +211,57 @@ def _crop_box(objects: Sequence[EvidenceObject], resolution_wh: tuple[int, int],
     return left, top, right, bottom
 
 
+def _zone_box(
+    zone_polygon: Sequence[Sequence[float]],
+    objects: Sequence[EvidenceObject],
+    resolution_wh: tuple[int, int],
+    policy: EvidencePolicy,
+) -> tuple[int, int, int, int]:
+    """The zone's bounding box in pixels, grown to hold the objects too."""
+    w, h = resolution_wh
+    if len(zone_polygon) < 3:
+        return _crop_box(objects, resolution_wh, policy)
+    points = np.array(zone_polygon, np.float64) * np.array([w, h])
+    boxes = np.array([list(o.xyxy) for o in objects], np.float64).reshape(-1, 4)
+    x1 = min(points[:, 0].min(), *(boxes[:, 0] if len(boxes) else [w]))
+    y1 = min(points[:, 1].min(), *(boxes[:, 1] if len(boxes) else [h]))
+    x2 = max(points[:, 0].max(), *(boxes[:, 2] if len(boxes) else [0]))
+    y2 = max(points[:, 1].max(), *(boxes[:, 3] if len(boxes) else [0]))
+    left, top = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
+    right, bottom = int(min(w, np.ceil(x2))), int(min(h, np.ceil(y2)))
+    if right - left < 8 or bottom - top < 8:
+        return 0, 0, w, h
+    return left, top, right, bottom
+
+
+def _before_now(
+    before: Image,
+    now: Image,
+    zone_polygon: Sequence[Sequence[float]],
+    objects: Sequence[EvidenceObject],
+    policy: EvidencePolicy,
+) -> Image:
+    """One picture as wide as the frame: the zone before (clean background) | the zone now."""
+    h, w = now.shape[:2]
+    left, top, right, bottom = _zone_box(zone_polygon, objects, (w, h), policy)
+    half = (w - STRIP_GAP_PX) // 2
+    crop_w, crop_h = right - left, bottom - top
+    scale = min(half / crop_w, (h * 0.6) / crop_h)
+    size = (max(1, round(crop_w * scale)), max(1, round(crop_h * scale)))
+    panels = []
+    for picture, caption in ((before, "BEFORE"), (now, "NOW")):
+        panel = np.asarray(cv2.resize(np.ascontiguousarray(picture[top:bottom, left:right]), size), np.uint8)
+        for obj in objects:
+            x1, y1, x2, y2 = ((v - o) * scale for v, o in zip(obj.xyxy, (left, top, left, top), strict=True))
+            cv2.rectangle(panel, (round(x1), round(y1)), (round(x2), round(y2)), BOX_COLOUR, 1)
+        _label(panel, caption, (4, 4), max(0.4, size[1] / 500))
+        panels.append(panel)
+    strip = np.zeros((size[1], w, 3), np.uint8)
+    strip[:, : size[0]] = panels[0]
+    strip[:, w - size[0] :] = panels[1]
+    return strip
+
+
 def encode_bounded_jpeg(image: Image, policy: EvidencePolicy | None = None) -> bytes:
     """JPEG no longer than max_long_side_px and, quality stepping down, under max_bytes.
 
@@ -196,22 +293,36 @@ def render_evidence(
     incident_id: str,
     local_time: datetime,
     policy: EvidencePolicy | None = None,
+    faces: Detections | None = None,
+    reference: Image | None = None,
+    reference_faces: Detections | None = None,
 ) -> Evidence:
     """Annotated overview and clean object crop of one frame, people blurred in both.
 
     pixels: the incident's evidence frame (BGR). zone_polygon: normalised 0..1
     corners. objects: the incident's objects in pixel xyxy. detections: every
     detection of that frame (the people among them get blurred). local_time:
-    aware datetime already in the zone's timezone.
+    aware datetime already in the zone's timezone. faces: face boxes in that
+    frame, blurred as well. reference: the clean background (any size; scaled
+    to the frame) for the BEFORE / NOW strip; reference_faces: faces found in it,
+    in the frame's pixels. The people of `detections` are blurred in it too.
     """
     policy = policy or EvidencePolicy()
-    blurred = blur_people(pixels, detections, policy)
+    blurred = blur_people(pixels, detections, policy, faces)
     h, w = blurred.shape[:2]
     left, top, right, bottom = _crop_box(objects, (w, h), policy)
     crop = np.ascontiguousarray(blurred[top:bottom, left:right])
     annotated = blurred.copy()
     header = f"{camera_id}  {local_time.strftime('%Y-%m-%d %H:%M:%S %Z')}  #{incident_id[:8]}"
     _annotate(annotated, zone_polygon, objects, header)
+    before_now = None
+    if reference is not None:
+        before = np.asarray(cv2.resize(reference, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
+        before = blur_people(before, detections, policy, reference_faces)
+        strip = _before_now(before, blurred, zone_polygon, objects, policy)
+        before_now = encode_bounded_jpeg(strip, BEFORE_NOW_POLICY)
     return Evidence(
-        annotated_jpeg=encode_bounded_jpeg(annotated, policy), crop_jpeg=encode_bounded_jpeg(crop, policy)
+        annotated_jpeg=encode_bounded_jpeg(annotated, policy),
+        crop_jpeg=encode_bounded_jpeg(crop, policy),
+        before_now_jpeg=before_now,
     )

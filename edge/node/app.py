@@ -30,6 +30,8 @@ import sqlite_utils
 
 from edge.capture import CameraSpec, CameraWorker, DecodeMode, SourceFactory, default_source_factory
 from edge.capture import CameraState as CaptureState
+from edge.capture.sources import Picture
+from edge.evidence.faces import FaceFinder
 from edge.incidents.store import IncidentStore
 from edge.node.config import CameraSection, DetectorSection, KeyframesOnly, NodeConfig, load_node_config
 from edge.node.config_sync import ConfigSync
@@ -41,12 +43,16 @@ from edge.node.status import (
     CameraReading,
     CameraStatusReporter,
     LatestView,
+    SceneHealth,
     StatusLoop,
     health_probe,
 )
+from edge.scene.model import SceneReading
+from edge.scene.static_objects import StaticObjects, TextFinder
 from models.detector import Detector
 from models.types import Detections, Frame, Image
 from uplink.clock import Clock, utc_now
+from uplink.messages import SceneView
 from uplink.mqtt import ClientFactory, new_client
 from uplink.outbox import Outbox
 from uplink.publisher import Publisher
@@ -127,11 +133,25 @@ def software_version() -> str | None:
         return None
 
 
+def default_face_detector() -> FaceFinder:
+    from models.faces import load_face_detector
+
+    return load_face_detector()
+
+
+def default_text_finder() -> TextFinder:
+    from models.text import load_text_detector
+
+    return load_text_detector()
+
+
 @dataclass(frozen=True)
 class NodeSeams:
     """What a test replaces: everything else is built from the NodeConfig."""
 
     detector_factory: Callable[[DetectorSection], Detector] = default_detector
+    face_detector_factory: Callable[[], FaceFinder] = default_face_detector
+    text_finder_factory: Callable[[], TextFinder] = default_text_finder
     client_factory: ClientFactory = new_client
     source_factory: Callable[[CameraSpec], SourceFactory] | None = None  # None: edge.capture's default
     clock: Clock = utc_now
@@ -186,11 +206,21 @@ class NodeRuntime:
             id_factory=seams.id_factory,
             conf_threshold=config.detector.conf,
             notify=self._notify_publisher,
+            faces=seams.face_detector_factory() if config.evidence.blur_faces else None,
+            blur_outside_zones=config.evidence.blur_outside_zones,
         )
+        text_finder = None
+        if any(config.scene_for(c).enabled and config.scene_for(c).signboards for c in cameras):
+            text_finder = seams.text_finder_factory()
         for camera in cameras:
             zone_file = load_zone_file(camera.zones, self.detector.class_names)
             self.pipelines[camera.id] = CameraPipeline(
-                camera.id, zone_file, parts, live=self._spec(camera).kind.live
+                camera.id,
+                zone_file,
+                parts,
+                live=self._spec(camera).kind.live,
+                scene=self._scene(camera, text_finder),
+                scene_fed_by_capture=True,
             )
         self.config_sync = ConfigSync(
             config.node_id,
@@ -222,7 +252,7 @@ class NodeRuntime:
         self.scheduler = DetectorScheduler(
             self.detector, self._on_result, conf_threshold=config.detector.conf
         )
-        reporter = CameraStatusReporter(
+        self.reporter = reporter = CameraStatusReporter(
             config.node_id,
             self.publisher,
             self.metrics,
@@ -235,7 +265,9 @@ class NodeRuntime:
             queue = spec.make_queue()
             self.scheduler.add_camera(camera.id, queue, spec.sample_interval_s)
             factory = seams.source_factory(spec) if seams.source_factory else default_source_factory(spec)
-            self.workers[camera.id] = CameraWorker(spec, queue, source_factory=factory, on_state=reporter)
+            self.workers[camera.id] = CameraWorker(
+                spec, queue, source_factory=factory, on_state=reporter, on_picture=self._scene_tap(camera.id)
+            )
         self.scheduler.start()
         for worker in self.workers.values():
             worker.start()
@@ -315,6 +347,34 @@ class NodeRuntime:
             loop=camera.loop,
         )
 
+    def _scene(self, camera: CameraSection, text_finder: TextFinder | None) -> StaticObjects | None:
+        settings = self.config.scene_for(camera)
+        if not settings.enabled:
+            return None
+        finder = text_finder if settings.signboards else None
+        return StaticObjects(settings, finder, on_reading=lambda reading: self._on_scene(camera.id, reading))
+
+    def _scene_tap(self, camera_id: str) -> Callable[[Picture], None] | None:
+        """The capture thread's picture callback: the scene model on pictures decoded anyway."""
+        pipeline = self.pipelines[camera_id]
+        scene = pipeline.scene
+        if scene is None:
+            return None
+
+        def tap(picture: Picture) -> None:
+            if pipeline.uses_scene and scene.wants(picture.ts):
+                scene.offer(picture.to_bgr_width(scene.settings.width_px), picture.ts)
+
+        return tap
+
+    def _on_scene(self, camera_id: str, reading: SceneReading) -> None:
+        metrics = self.metrics
+        metrics.static_regions.labels(camera=camera_id).set(len(reading.regions))
+        metrics.scene_seconds.labels(camera=camera_id).observe(reading.elapsed_s)
+        if reading.relearned:
+            metrics.scene_relearns.labels(camera=camera_id).inc()
+        self.reporter.view(camera_id, SceneView(reading.state.value))
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
         self.stop_event.set()
@@ -351,12 +411,25 @@ class NodeRuntime:
                 last_frame_monotonic=None if stats is None else stats.last_picture_at,
                 fps_analysed=pipeline.analysed.per_second(now),
                 incidents_open=pipeline.incidents_open,
+                scene=scene_health(pipeline.scene) if pipeline.uses_scene else None,
             )
         return readings
 
     def _last_frame(self, camera_id: str) -> float | None:
         worker = self.workers.get(camera_id)
         return None if worker is None else worker.stats().last_picture_at
+
+
+def scene_health(scene: StaticObjects | None) -> SceneHealth | None:
+    if scene is None:
+        return None
+    snapshot = scene.snapshot()
+    reading = snapshot.reading
+    if reading is None:
+        return SceneHealth(SceneView.LEARNING, 0, snapshot.relearns, 0.0)
+    return SceneHealth(
+        SceneView(reading.state.value), len(reading.regions), snapshot.relearns, reading.elapsed_s * 1000.0
+    )
 
 
 def run_node(config_path: Path) -> int:

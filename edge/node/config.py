@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge.scene.config import SceneSettings
 from uplink.settings import MqttSettings, TlsSettings
 from uplink.topics import DEFAULT_PREFIX
 from zones.loader import check_zone_file
@@ -183,6 +184,22 @@ class CameraSection(StrictModel):
     loop: bool = Field(
         strict=True, default=False, description="Files only: replay forever; stream time keeps growing."
     )
+    scene: SceneSettings | None = Field(
+        default=None, description="This camera's scene model settings, replacing the node's `scene` whole."
+    )
+
+
+class EvidenceSection(StrictModel):
+    blur_faces: bool = Field(
+        strict=True,
+        default=True,
+        description="Blur every face the face detector finds as well as the detector's people.",
+    )
+    blur_outside_zones: bool = Field(
+        strict=True,
+        default=False,
+        description="Pixelate everything outside the camera's monitored zones in evidence pictures.",
+    )
 
 
 class MetricsSection(StrictModel):
@@ -227,6 +244,11 @@ class NodeConfig(StrictModel):
     )
     metrics: MetricsSection = Field(default_factory=MetricsSection, description="Prometheus endpoint.")
     health: HealthSection = Field(default_factory=HealthSection, description="Health and snapshots.")
+    scene: SceneSettings = Field(
+        default_factory=SceneSettings,
+        description="The scene model (static objects of any kind) of every camera; a camera may replace it.",
+    )
+    evidence: EvidenceSection = Field(default_factory=EvidenceSection, description="Privacy of evidence.")
     config_cache: ConfigPath | None = Field(
         default=None,
         description="Where the last good zones from the broker are kept; default: next to outbox.path.",
@@ -248,6 +270,9 @@ class NodeConfig(StrictModel):
     @property
     def enabled_cameras(self) -> tuple[CameraSection, ...]:
         return tuple(camera for camera in self.cameras if camera.enabled)
+
+    def scene_for(self, camera: CameraSection) -> SceneSettings:
+        return camera.scene if camera.scene is not None else self.scene
 
 
 def _duplicate_camera_ids(config: NodeConfig) -> list[Finding]:

@@ -78,6 +78,26 @@ class NodeMetrics:
         self.config_rejected = Counter(
             "curbwatch_config_rejected", "Config messages rejected as invalid.", registry=r
         )
+        self.static_regions = Gauge(
+            "curbwatch_scene_static_regions", "Static regions the scene model sees.", ["camera"], registry=r
+        )
+        self.scene_relearns = Counter(
+            "curbwatch_scene_relearns",
+            "Times the scene model re-learned the view (camera moved or re-aimed).",
+            ["camera"],
+            registry=r,
+        )
+        self.scene_seconds = Histogram(
+            "curbwatch_scene_seconds",
+            "Scene model time per picture.",
+            ["camera"],
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25),
+            registry=r,
+        )
+        self.scene_view = Enum(
+            "curbwatch_scene_view", "What the scene model makes of the view.", ["camera"],
+            states=["learning", "watching", "view_changed", "obstructed"], registry=r,
+        )  # fmt: skip
 
     def add_cameras(self, camera_ids: Iterable[str]) -> None:
         """Create each camera's series at zero, so dashboards see a camera before its first frame."""

@@ -14,13 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from edge.evidence.render import EvidencePolicy, render_evidence
+from edge.evidence.faces import FaceFinder, faces_at
+from edge.evidence.render import Evidence, EvidencePolicy, blur_outside, render_evidence
 from edge.incidents.engine import IncidentEngine
 from edge.incidents.persistence import IncidentStoreLike
 from edge.incidents.types import IncidentEvent, StreamStart
 from edge.incidents.types import IncidentEventKind as EngineEventKind
 from edge.node.metrics import NodeMetrics
 from edge.node.status import LatestView, RateMeter
+from edge.scene.static_objects import StaticObjects, goods_classes, used_by
 from edge.track import Tracker, TrackerConfig
 from models.detector import Detector
 from models.types import Detections, Frame
@@ -32,7 +34,7 @@ from uplink.messages import Shop as WireShop
 from uplink.outbox import Outbox
 from uplink.topics import Topics
 from zones.membership import ZoneMembership
-from zones.schema import ZoneFile
+from zones.schema import ZoneFile, ZoneKind
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,16 @@ class PipelineParts:
     id_factory: Callable[[], uuid.UUID | str]
     conf_threshold: float
     notify: Callable[[], None]
+    faces: FaceFinder | None = None  # faces blurred in evidence as well as the detector's people
+    blur_outside_zones: bool = False
 
 
 def incident_message(
-    event: IncidentEvent, node_id: str, shop: WireShop, evidence_jpeg: bytes | None
+    event: IncidentEvent,
+    node_id: str,
+    shop: WireShop,
+    evidence_jpeg: bytes | None,
+    before_now_jpeg: bytes | None = None,
 ) -> IncidentMessage:
     """The wire form of one engine event (uplink.messages.IncidentMessage)."""
     primary = event.primary
@@ -81,6 +89,7 @@ def incident_message(
         at=event.utc.astimezone(UTC),
         dwell_s=dwell_s,
         evidence=None if evidence_jpeg is None else WireEvidence.from_jpeg(evidence_jpeg),
+        before_now=None if before_now_jpeg is None else WireEvidence.from_jpeg(before_now_jpeg),
     )
 
 
@@ -94,9 +103,21 @@ class CameraPipeline:
     engine resumes the stored open incidents of zones that still exist and clears the others.
     """
 
-    def __init__(self, camera_id: str, zone_file: ZoneFile, parts: PipelineParts, *, live: bool) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        zone_file: ZoneFile,
+        parts: PipelineParts,
+        *,
+        live: bool,
+        scene: StaticObjects | None = None,
+        scene_fed_by_capture: bool = False,
+    ) -> None:
         self.camera_id = camera_id
         self.parts = parts
+        self.scene = scene
+        self.scene_fed_by_capture = scene_fed_by_capture
+        self.uses_scene = False  # a zone counts `static object` / `signboard` (set by _install)
         # Live timestamps are monotonic seconds; file timestamps start at 0 when the file does.
         zero = parts.clock() - timedelta(seconds=parts.monotonic() if live else 0.0)
         self.wall_time = StreamStart(zero)
@@ -131,6 +152,11 @@ class CameraPipeline:
         self.analysed.mark(self.parts.monotonic())
         self._recent.append((frame.ts, detections))
         self.latest = LatestView(frame, detections, self.parts.monotonic())
+        if self.scene is not None and self.uses_scene:
+            self.scene.see_people(detections, frame.resolution_wh)
+            if not self.scene_fed_by_capture:
+                self.scene.offer(frame.pixels, frame.ts)
+            detections = self.scene.merge(frame, detections)
         if self._membership is None or self._membership.resolution_wh != frame.resolution_wh:
             self._membership = ZoneMembership(self.zone_file, frame.resolution_wh)
         tracked = self.tracker.update(detections, frame.ts)
@@ -154,6 +180,9 @@ class CameraPipeline:
     def _install(self, zone_file: ZoneFile) -> IncidentEngine:
         self.zone_file = zone_file
         self._membership = None
+        self.uses_scene = used_by(zone_file)
+        if self.scene is not None:
+            self.scene.goods = goods_classes(zone_file)
         for zone in zone_file.zones:
             if zone.shop is not None:
                 self._shops[zone.id] = WireShop(id=zone.shop.id, name=zone.shop.name)
@@ -167,15 +196,28 @@ class CameraPipeline:
         shop = self._shops.get(event.zone_id, UNKNOWN_SHOP)
         if event.shop_id is not None:
             shop = WireShop(id=event.shop_id, name=event.shop_name or "")
-        return incident_message(event, self.parts.node_id, shop, self._evidence(event))
+        evidence = self._evidence(event)
+        if evidence is None:
+            return incident_message(event, self.parts.node_id, shop, None)
+        return incident_message(
+            event, self.parts.node_id, shop, evidence.annotated_jpeg, evidence.before_now_jpeg
+        )
 
-    def _evidence(self, event: IncidentEvent) -> bytes | None:
+    def _evidence(self, event: IncidentEvent) -> Evidence | None:
         frame = event.evidence_frame
         if frame is None:
             return None
         zone = next((z for z in self.zone_file.zones if z.id == event.zone_id), None)
+        pixels = frame.pixels
+        reference = self.scene.snapshot().background if self.scene is not None and self.uses_scene else None
+        faces = self.parts.faces
+        if self.parts.blur_outside_zones:
+            monitored = [z.polygon for z in self.zone_file.zones if z.kind is ZoneKind.MONITORED]
+            pixels = blur_outside(pixels, monitored)
+            if reference is not None:
+                reference = blur_outside(reference, monitored)
         rendered = render_evidence(
-            frame.pixels,
+            pixels,
             zone_polygon=zone.polygon if zone is not None else (),
             objects=event.objects,
             detections=self._detections_of(frame),
@@ -183,8 +225,11 @@ class CameraPipeline:
             incident_id=event.incident_id,
             local_time=event.utc.astimezone(self.zone_file.tz),
             policy=EVIDENCE,
+            faces=faces_at(faces, frame.pixels, frame.pixels.shape),
+            reference=reference,
+            reference_faces=faces_at(faces, reference, frame.pixels.shape),
         )
-        return rendered.annotated_jpeg
+        return rendered
 
     def _detections_of(self, frame: Frame) -> Detections:
         """Every detection of the evidence frame (its people get blurred); detect again if gone."""

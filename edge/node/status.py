@@ -33,7 +33,14 @@ from edge.node.config_sync import ConfigSync, SyncStatus
 from edge.node.metrics import NodeMetrics
 from models.types import Detections, Frame, Image
 from uplink.clock import Clock, utc_now
-from uplink.messages import MAX_PROBLEM_CHARS, CameraHealth, CameraState, CameraStatus, ConfigHealth
+from uplink.messages import (
+    MAX_PROBLEM_CHARS,
+    CameraHealth,
+    CameraState,
+    CameraStatus,
+    ConfigHealth,
+    SceneView,
+)
 from uplink.publisher import HealthProbe
 
 log = logging.getLogger(__name__)
@@ -66,7 +73,11 @@ class LatestView:
 
 
 class CameraStatusReporter:
-    """The capture workers' `on_state` callback: publish retained status, set the metric."""
+    """The capture workers' `on_state` callback: publish retained status, set the metric.
+
+    `view` is the scene models' callback: a change of view (`view_changed`, `obstructed`: the
+    tamper alarms) is published with the camera's current capture state, and vice versa.
+    """
 
     def __init__(
         self,
@@ -84,9 +95,30 @@ class CameraStatusReporter:
         self._last_frame = last_frame_monotonic
         self._clock = clock
         self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._states: dict[str, CaptureState] = {}
+        self._views: dict[str, SceneView] = {}
 
     def __call__(self, camera_id: str, state: CaptureState) -> None:
         self._metrics.set_camera_state(camera_id, state.value)
+        with self._lock:
+            self._states[camera_id] = state
+            view = self._views.get(camera_id)
+        self._publish(camera_id, state, view)
+
+    def view(self, camera_id: str, view: SceneView) -> None:
+        """A scene model's view of `camera_id` changed; published only when it differs."""
+        self._metrics.scene_view.labels(camera=camera_id).state(view.value)
+        with self._lock:
+            if self._views.get(camera_id) is view:
+                return
+            self._views[camera_id] = view
+            state = self._states.get(camera_id, CaptureState.STREAMING)
+        if view in (SceneView.VIEW_CHANGED, SceneView.OBSTRUCTED):
+            log.warning("camera %s: %s", camera_id, view.value)
+        self._publish(camera_id, state, view)
+
+    def _publish(self, camera_id: str, state: CaptureState, view: SceneView | None) -> None:
         now = self._clock()
         last = self._last_frame(camera_id)
         last_frame_at = None if last is None else now - timedelta(seconds=max(0.0, self._monotonic() - last))
@@ -96,6 +128,7 @@ class CameraStatusReporter:
             state=WIRE_STATE[state],
             at=now,
             last_frame_at=last_frame_at,
+            view=view,
         )
         self._sink.publish_camera_status(status)
 
@@ -231,6 +264,17 @@ class CameraReading:
     last_frame_monotonic: float | None
     fps_analysed: float
     incidents_open: int
+    scene: SceneHealth | None = None
+
+
+@dataclass(frozen=True)
+class SceneHealth:
+    """A camera's scene model now, for health."""
+
+    view: SceneView
+    static_regions: int
+    relearns: int
+    scene_ms: float
 
 
 def camera_health(
@@ -243,6 +287,10 @@ def camera_health(
         last_frame_at=None if last is None else utc_of_monotonic(min(last, monotonic()), clock, monotonic),
         fps_analysed=round(max(0.0, reading.fps_analysed), 3),
         incidents_open=max(0, reading.incidents_open),
+        view=None if reading.scene is None else reading.scene.view,
+        static_regions=None if reading.scene is None else reading.scene.static_regions,
+        relearns=None if reading.scene is None else reading.scene.relearns,
+        scene_ms=None if reading.scene is None else round(reading.scene.scene_ms, 3),
     )
 
 

@@ -83,6 +83,7 @@ def router(ctx: AppContext) -> APIRouter:
             shop=ctx.shops.get(row["shop_id"]),
             reasons=[reason.value for reason in RejectReason],
             has_evidence=stored_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
+            has_before_now=stored_file(ctx.evidence_dir, row.get("before_now_path")) is not None,
             zone_polygons=_zone_polygons(zone_doc["document"] if zone_doc else None, row["zone_id"]),
         )
 
@@ -112,10 +113,11 @@ def router(ctx: AppContext) -> APIRouter:
             return RedirectResponse("/queue", status_code=303)
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
-    def evidence_file(incident_id: str) -> Path:
+    def evidence_file(incident_id: str, column: str = "evidence_path") -> Path:
+        # `column` is one of two names from this module, never from the request.
         row = (
             ctx.store.read()
-            .execute("SELECT evidence_path FROM incidents WHERE incident_id = ?", [incident_id])
+            .execute(f"SELECT {column} FROM incidents WHERE incident_id = ?", [incident_id])
             .fetchone()
         )
         path = stored_file(ctx.evidence_dir, row[0] if row else None)
@@ -126,6 +128,12 @@ def router(ctx: AppContext) -> APIRouter:
     @r.get("/evidence/{incident_id}")
     def evidence(incident_id: str, _user: Viewer) -> Response:
         path = evidence_file(incident_id)
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @r.get("/evidence/{incident_id}/before-now")
+    def before_now(incident_id: str, _user: Viewer) -> Response:
+        """The zone as the edge learned it clean (BEFORE) beside the same area now (NOW)."""
+        path = evidence_file(incident_id, "before_now_path")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @r.get("/e/{incident_id}")

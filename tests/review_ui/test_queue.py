@@ -105,3 +105,20 @@ def test_incident_page_shows_evidence_timeline_and_forms(client: TestClient, fee
     login(client, "viewer")
     assert 'id="confirm-form"' not in client.get(f"/incidents/{iid}").text
     assert client.get("/incidents/does-not-exist").status_code == 404
+
+
+def test_incident_page_shows_before_and_now_when_the_edge_sent_them(client: TestClient, feed: Feed) -> None:
+    from tests.review_ui.support import jpeg
+    from uplink.messages import Evidence
+
+    with_scene = feed.send(incident_message(before_now=Evidence.from_jpeg(jpeg(640, 200, seed=7))))
+    without = feed.send(incident_message())
+    login(client, "inspector")
+    page = client.get(f"/incidents/{with_scene}").text
+    assert f'src="/evidence/{with_scene}/before-now"' in page and 'class="before-now"' in page
+    picture = client.get(f"/evidence/{with_scene}/before-now")
+    assert picture.status_code == 200 and picture.content.startswith(b"\xff\xd8\xff")
+    assert 'class="before-now"' not in client.get(f"/incidents/{without}").text
+    assert client.get(f"/evidence/{without}/before-now").status_code == 404
+    client.cookies.clear()
+    assert client.get(f"/evidence/{with_scene}/before-now", follow_redirects=False).status_code == 303

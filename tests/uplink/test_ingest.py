@@ -17,11 +17,13 @@ from uplink.messages import (
     CameraHealth,
     CameraState,
     CameraStatus,
+    CameraStatusV1,
     ConfigHealth,
     Evidence,
     IncidentEventKind,
     NodeHealth,
     NodeHealthV1,
+    SceneView,
     to_json,
 )
 from uplink.review_db import open_review_database
@@ -123,6 +125,31 @@ def test_evidence_is_written_by_seq_and_left_out_of_the_event_payload(
     assert "evidence" not in payload and payload["seq"] == 0
 
 
+def test_before_now_of_incident_2_is_written_beside_the_evidence_and_1_still_reads(
+    ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    iid = uuid.uuid4()
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 10
+    before_now = b"\xff\xd8\xff\xe0before|now" * 50
+    opened = incident(
+        iid, 0, OPENED, evidence=Evidence.from_jpeg(jpeg), before_now=Evidence.from_jpeg(before_now)
+    )
+    assert ingest.handle(INCIDENT_TOPIC, to_json(opened)).kind is OutcomeKind.STORED
+    stored = row(db, iid)
+    assert stored["before_now_path"] == f"{iid}/0-before-now.jpg"
+    assert (tmp_path / "evidence" / stored["before_now_path"]).read_bytes() == before_now
+    payload = json.loads(db.execute("SELECT payload FROM incident_events WHERE seq = 0").fetchone()[0])
+    assert "before_now" not in payload and payload["schema"] == "curbwatch.incident/2"
+    # A node not upgraded yet sends /1 (no before_now): stored, the picture kept.
+    v1 = json.loads(to_json(incident(iid, 1, UPDATED)))
+    v1["schema"] = "curbwatch.incident/1"
+    assert ingest.handle(INCIDENT_TOPIC, json.dumps(v1).encode()).kind is OutcomeKind.STORED
+    assert row(db, iid)["last_seq"] == 1 and row(db, iid)["before_now_path"] == f"{iid}/0-before-now.jpg"
+    v1["before_now"] = v1.get("evidence")
+    v1["seq"] = 2
+    assert ingest.handle(INCIDENT_TOPIC, json.dumps(v1).encode()).kind is OutcomeKind.DEAD_LETTER
+
+
 def test_node_status_health_camera_and_snapshot(
     ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
@@ -145,8 +172,8 @@ def test_node_status_health_camera_and_snapshot(
     assert dict(db.table("nodes").get(NODE))["config_version"] == 7, "a status must not erase health"
 
 
-def test_health_of_both_versions_is_stored_as_received(ingest: Ingest, db: sqlite_utils.Database) -> None:
-    """Nodes not yet upgraded send /1; upgraded ones /2 with cameras and config (docs/mqtt.md)."""
+def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    """Nodes not yet upgraded send /1 or /2; current ones /3 with the scene view (docs/mqtt.md)."""
     old = NodeHealthV1(node_id=NODE, at=T0, uptime_s=5.0, outbox_backlog=0, config_version=3)
     assert ingest.handle(T.node_health(NODE), to_json(old)).kind is OutcomeKind.UPDATED
     assert dict(db.table("nodes").get(NODE))["config_version"] == 3
@@ -163,6 +190,10 @@ def test_health_of_both_versions_is_stored_as_received(ingest: Ingest, db: sqlit
                 last_frame_at=T0,
                 fps_analysed=1.0,
                 incidents_open=2,
+                view=SceneView.OBSTRUCTED,
+                static_regions=0,
+                relearns=1,
+                scene_ms=4.0,
             )
         ],
         config=ConfigHealth(
@@ -176,8 +207,30 @@ def test_health_of_both_versions_is_stored_as_received(ingest: Ingest, db: sqlit
     node = dict(db.table("nodes").get(NODE))
     assert node["config_version"] == 4
     stored = json.loads(node["health"])
-    assert stored["schema"] == "curbwatch.health/2" and stored["cameras"][0]["incidents_open"] == 2
+    assert stored["schema"] == "curbwatch.health/3" and stored["cameras"][0]["incidents_open"] == 2
+    assert stored["cameras"][0]["view"] == "obstructed"
     assert stored["config"]["problems"] == ["config v5 cameras[cam-01]:3: zones: bad"]
+    v2 = new.model_dump(by_alias=True, mode="json", exclude_none=True)
+    v2["schema"] = "curbwatch.health/2"
+    for scene_field in ("view", "static_regions", "relearns", "scene_ms"):
+        del v2["cameras"][0][scene_field]
+    assert ingest.handle(T.node_health(NODE), json.dumps(v2).encode()).kind is OutcomeKind.UPDATED
+    assert json.loads(dict(db.table("nodes").get(NODE))["health"])["schema"] == "curbwatch.health/2"
+
+
+def test_camera_status_of_both_versions_sets_state_and_view(
+    ingest: Ingest, db: sqlite_utils.Database
+) -> None:
+    old = CameraStatusV1(node_id=NODE, camera_id=CAMERA, state=CameraState.STREAMING, at=T0)
+    assert ingest.handle(T.camera_status(NODE, CAMERA), to_json(old)).kind is OutcomeKind.UPDATED
+    row = dict(db.table("cameras").get((NODE, CAMERA)))
+    assert (row["state"], row["view"]) == ("streaming", None)
+    new = CameraStatus(
+        node_id=NODE, camera_id=CAMERA, state=CameraState.STREAMING, at=T0, view=SceneView.OBSTRUCTED
+    )
+    assert ingest.handle(T.camera_status(NODE, CAMERA), to_json(new)).kind is OutcomeKind.UPDATED
+    row = dict(db.table("cameras").get((NODE, CAMERA)))
+    assert (row["state"], row["view"]) == ("streaming", "obstructed")
 
 
 def _good() -> bytes:
@@ -196,7 +249,7 @@ BAD_INPUT = [
     ("JSON array", INCIDENT_TOPIC, b"[1, 2]", "expected a JSON object"),
     ("wrong types", INCIDENT_TOPIC, _edit(seq="0", confidence="high"), "invalid IncidentMessage: seq"),
     ("missing schema", INCIDENT_TOPIC, _edit(schema=None), "unknown schema"),
-    ("unknown schema version", INCIDENT_TOPIC, _edit(schema="curbwatch.incident/2"), "unknown schema"),
+    ("unknown schema version", INCIDENT_TOPIC, _edit(schema="curbwatch.incident/3"), "unknown schema"),
     ("huge payload", INCIDENT_TOPIC, b"{" + b" " * (65 * 1024) + b"}", "exceeds the limit"),
     ("node mismatch", T.incident("node-b", CAMERA), _good(), "does not match 'node-b'"),
     ("camera mismatch", T.incident(NODE, "cam-99"), _good(), "does not match 'cam-99'"),
@@ -225,7 +278,13 @@ BAD_INPUT = [
         ).encode(),
         "invalid NodeHealthV1: cameras",
     ),
-    ("health /3", T.node_health(NODE), b'{"schema": "curbwatch.health/3"}', "unknown schema"),
+    ("health /4", T.node_health(NODE), b'{"schema": "curbwatch.health/4"}', "unknown schema"),
+    (
+        "camera status /3",
+        T.camera_status(NODE, CAMERA),
+        b'{"schema": "curbwatch.camera-status/3"}',
+        "unknown schema",
+    ),
     ("health not an object", T.node_health(NODE), b"[]", "expected a JSON object"),
 ]
 
@@ -316,11 +375,12 @@ def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> No
             "last_seq",
             "evidence_path",
             "received_at",
+            "before_now_path",
         ],
         "incident_events": ["incident_id", "seq", "event", "at", "payload", "received_at"],
         "dead_letters": ["id", "topic", "received_at", "reason", "payload", "payload_size"],
         "nodes": ["node_id", "status", "health", "config_version", "updated_at"],
-        "cameras": ["node_id", "camera_id", "state", "last_frame_at", "snapshot_path", "updated_at"],
+        "cameras": ["node_id", "camera_id", "state", "last_frame_at", "snapshot_path", "updated_at", "view"],
     }
     assert db.table("incident_events").pks == ["incident_id", "seq"]
     assert db.table("cameras").pks == ["node_id", "camera_id"]

@@ -14,12 +14,15 @@ from pydantic import ValidationError
 from tests.uplink.helpers import incident
 from uplink.messages import (
     CameraStatus,
+    CameraStatusV1,
     ConfigMessage,
     Evidence,
     IncidentEventKind,
     IncidentMessage,
+    IncidentMessageV1,
     NodeHealth,
     NodeHealthV1,
+    NodeHealthV2,
     WireModel,
     to_json,
 )
@@ -27,11 +30,14 @@ from uplink.schema_export import MODELS, SCHEMA_DIR, generate
 
 EXAMPLES = SCHEMA_DIR / "examples"
 BY_SCHEMA: dict[str, type[WireModel]] = {
-    "curbwatch.incident/1": IncidentMessage,
+    "curbwatch.incident/1": IncidentMessageV1,
+    "curbwatch.incident/2": IncidentMessage,
     "curbwatch.config/1": ConfigMessage,
     "curbwatch.health/1": NodeHealthV1,
-    "curbwatch.health/2": NodeHealth,
-    "curbwatch.camera-status/1": CameraStatus,
+    "curbwatch.health/2": NodeHealthV2,
+    "curbwatch.health/3": NodeHealth,
+    "curbwatch.camera-status/1": CameraStatusV1,
+    "curbwatch.camera-status/2": CameraStatus,
 }
 
 
@@ -59,8 +65,9 @@ def test_examples_validate_and_round_trip(path: Path) -> None:
 
 def test_example_evidence_is_a_jpeg_with_matching_digest() -> None:
     message = IncidentMessage.model_validate_json((EXAMPLES / "incident-opened.json").read_bytes())
-    assert message.evidence is not None
+    assert message.evidence is not None and message.before_now is not None
     assert message.evidence.jpeg().startswith(b"\xff\xd8\xff")
+    assert message.before_now.jpeg().startswith(b"\xff\xd8\xff")
 
 
 def test_timestamps_are_serialised_as_utc_with_z() -> None:
@@ -123,7 +130,7 @@ def test_config_requires_version_and_text_documents() -> None:
 
 
 def _health_json(**changes: Any) -> bytes:
-    document = json.loads((EXAMPLES / "health.json").read_bytes())
+    document = json.loads((EXAMPLES / "health-2.json").read_bytes())
     document.update(changes)
     return json.dumps(document).encode()
 
@@ -132,7 +139,7 @@ def test_health_2_reads_every_health_1_field_with_the_same_meaning() -> None:
     """/2 is /1 plus optional blocks: a /1 document with the new schema string is a valid /2."""
     old = json.loads((EXAMPLES / "health-1.json").read_bytes())
     v1 = NodeHealthV1.model_validate_json(json.dumps(old))
-    v2 = NodeHealth.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/2")))
+    v2 = NodeHealthV2.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/2")))
     assert v1.model_dump(exclude={"schema_"}) == v2.model_dump(exclude={"schema_", "cameras", "config"})
     assert (v2.cameras, v2.config) == (None, None)
     v1_schema = json.loads((SCHEMA_DIR / "health-1.json").read_text(encoding="utf-8"))
@@ -202,7 +209,38 @@ def test_health_2_reads_every_health_1_field_with_the_same_meaning() -> None:
 )
 def test_health_2_rejects(changes: dict[str, Any], error: str) -> None:
     with pytest.raises(ValidationError, match=error):
-        NodeHealth.model_validate_json(_health_json(**changes))
+        NodeHealthV2.model_validate_json(_health_json(**changes))
+
+
+def test_health_3_is_health_2_plus_the_scene_fields_of_each_camera() -> None:
+    old = json.loads((EXAMPLES / "health-2.json").read_bytes())
+    v2 = NodeHealthV2.model_validate_json(json.dumps(old))
+    v3 = NodeHealth.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/3")))
+    assert v2.model_dump(exclude={"schema_", "cameras"}) == v3.model_dump(exclude={"schema_", "cameras"})
+    assert [c.view for c in v3.cameras or []] == [None, None]
+    v2_schema = json.loads((SCHEMA_DIR / "health-2.json").read_text(encoding="utf-8"))
+    v3_schema = json.loads((SCHEMA_DIR / "health-3.json").read_text(encoding="utf-8"))
+    assert set(v3_schema["properties"]) == set(v2_schema["properties"])
+    added = set(v3_schema["$defs"]["CameraHealth"]["properties"]) - set(
+        v2_schema["$defs"]["CameraHealthV2"]["properties"]
+    )
+    assert added == {"view", "static_regions", "relearns", "scene_ms"}
+    with pytest.raises(ValidationError, match="view"):
+        NodeHealth.model_validate_json(
+            json.dumps(
+                dict(old, schema="curbwatch.health/3", cameras=[dict(old["cameras"][0], view="moved")])
+            )
+        )
+
+
+def test_camera_status_2_is_1_plus_the_view() -> None:
+    old = json.loads((EXAMPLES / "camera-status-1.json").read_bytes())
+    v2 = CameraStatus.model_validate_json(json.dumps(dict(old, schema="curbwatch.camera-status/2")))
+    assert v2.view is None and v2.state.value == old["state"]
+    with pytest.raises(ValidationError, match="view"):
+        CameraStatus.model_validate_json(
+            json.dumps(dict(old, schema="curbwatch.camera-status/2", view="tampered"))
+        )
 
 
 def test_health_1_refuses_the_new_blocks() -> None:

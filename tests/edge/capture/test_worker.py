@@ -17,7 +17,7 @@ from edge.capture import (
     DropPolicy,
     FrameQueue,
 )
-from edge.capture.sources import FrameSource
+from edge.capture.sources import FrameSource, Picture
 from tests.edge.capture.fakes import ScriptedSource, StateLog
 
 S = CameraState
@@ -64,6 +64,38 @@ def test_file_camera_samples_in_stream_time_and_stops_at_the_end(vtest_avi: Path
     assert states.states == [S.STARTING, S.STREAMING, S.STOPPED]
     stats = worker.stats()
     assert (stats.pictures, stats.sampled, stats.failures) == (795, 40, 0)
+
+
+def test_every_decoded_picture_reaches_the_picture_callback_scaled_by_the_decoder(vtest_avi: Path) -> None:
+    """The scene model's tap: all pictures, sampled or not, converted at its width by PyAV."""
+    spec = CameraSpec("cam-file", str(vtest_avi), sample_interval_s=2.0, decode=DecodeMode.FULL)
+    queue = spec.make_queue()
+    seen: list[tuple[float, tuple[int, ...]]] = []
+    calls = 0
+
+    def on_picture(picture: Picture) -> None:
+        nonlocal calls
+        calls += 1
+        if calls % 100 == 1:
+            seen.append((picture.ts, picture.to_bgr_width(384).shape))
+        if calls == 50:
+            raise RuntimeError("a broken callback must not stop the capture")
+
+    worker = CameraWorker(spec, queue, on_picture=on_picture)
+    worker.start()
+    sampled = 0
+    while queue.get(timeout_s=10) is not None:
+        sampled += 1
+    assert worker.join(5)
+    assert calls == 795 and sampled == 40  # every picture, while the sampler still took its 40
+    assert all(shape == (288, 384, 3) for _, shape in seen)
+
+
+def test_a_picture_without_a_scaled_converter_is_scaled_after_converting() -> None:
+    image = np.zeros((576, 768, 3), np.uint8)
+    picture = Picture(0.0, True, lambda: image)
+    assert picture.to_bgr_width(384).shape == (288, 384, 3)
+    assert picture.to_bgr_width(1000) is image  # never scaled up
 
 
 def test_unreachable_camera_backs_off_forever_then_reports_offline(workers: list[CameraWorker]) -> None:

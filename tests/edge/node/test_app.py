@@ -236,7 +236,7 @@ def test_node_turns_a_video_into_ordered_incident_events_at_the_centre(
     assert nodes[0][0] == NODE and nodes[0][1] == "offline"  # stop() published offline last
     assert nodes[0][3] == 5  # the applied config version, from the node's health
     health = json.loads(str(nodes[0][2]))
-    assert health["schema"] == "curbwatch.health/2" and health["outbox_backlog"] >= 0
+    assert health["schema"] == "curbwatch.health/3" and health["outbox_backlog"] >= 0
     assert health["config"] == {"applied_version": 5, "problems": []}
     assert [camera["camera_id"] for camera in health["cameras"]] == ["cam-01"]
 

@@ -161,3 +161,22 @@ def test_example_config_validates_through_the_installed_command() -> None:
     warnings = [line for line in result.stdout.splitlines() if "warning:" in line]
     assert all("is not a readable file" in line for line in warnings), warnings
     assert result.stdout.strip().endswith("ok (2 warnings)")
+
+
+def test_scene_and_evidence_settings_per_node_and_per_camera(tmp_path: Path) -> None:
+    node_wide = "scene:\n  static_after_s: 20\nevidence:\n  blur_outside_zones: true\ncameras:\n"
+    second_camera = "  - id: cam-02\n    url: file:///videos/b.mp4\n    zones: zones.yaml\n"
+    text = GOOD.replace("cameras:\n", node_wide) + "    scene:\n      enabled: false\n" + second_camera
+    config = load_node_config(_write(tmp_path, text, ZONES))
+    first, second = config.cameras
+    assert not config.scene_for(first).enabled
+    assert config.scene_for(second).static_after_s == 20.0 and config.scene_for(second).width_px == 384
+    assert config.evidence.blur_outside_zones and config.evidence.blur_faces
+
+
+def test_a_bad_scene_key_points_at_its_line(tmp_path: Path) -> None:
+    text = GOOD + "scene:\n  static_after_s: -1\n  min_area: 0.5\n"
+    with pytest.raises(ConfigFileError) as caught:
+        load_node_config(_write(tmp_path, text))
+    message = str(caught.value)
+    assert "node.yaml:12: scene.static_after_s" in message
