@@ -13,9 +13,13 @@ For each camera count (4, 8, 16, 24 by default) and each decode mode
   * lag: frame queued -> detection finished, p50/p95;
   * missed samples: gaps in stream time longer than 1.5 intervals (a frame replaced unseen).
 A mode stops stepping up once a count breaks the bounds (--max-jitter-s, --max-lag-s, misses).
+`--scene on` adds the scene model (edge.scene) as the node runs it: on every decoded picture in
+the capture thread, merged into each analysed frame's detections; `--scene both` runs each
+step without and with it, for the comparison.
 
     .venv/bin/python -m bench.cameras                   # 4 8 16 24, 20 s each
     .venv/bin/python -m bench.cameras --counts 16 24 32 --seconds 30 --detector-threads 1
+    .venv/bin/python -m bench.cameras --counts 24 --modes keyframes --scene both
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.capture import CameraSpec, CameraWorker, DecodeMode
+from edge.capture.sources import Picture
 from edge.node.scheduler import DetectorScheduler, percentile
+from edge.scene.config import SceneSettings
+from edge.scene.static_objects import StaticObjects
 from models.detector import Detector
 from models.types import Detections, Frame
 
@@ -82,6 +89,7 @@ def load_detector(threads: int, kind: str = "default") -> Detector:
 @dataclass
 class StepResult:
     mode: DecodeMode
+    scene: bool
     cameras: int
     cpu_cores: float
     detector_busy: float
@@ -94,12 +102,16 @@ class StepResult:
     missed: int
     dropped: int
 
+    @property
+    def label(self) -> str:
+        return self.mode.value + ("+scene" if self.scene else "")
+
     def within(self, max_jitter_s: float, max_lag_s: float) -> bool:
         return self.jitter_p95_s <= max_jitter_s and self.lag_p95_s <= max_lag_s and self.missed == 0
 
     def row(self) -> str:
         return (
-            f"{self.mode.value:>9} {self.cameras:>4} {self.cpu_cores:>6.2f} {self.detector_busy:>6.0%} "
+            f"{self.label:>15} {self.cameras:>4} {self.cpu_cores:>6.2f} {self.detector_busy:>6.0%} "
             f"{self.analysed_per_s:>6.2f} {self.jitter_p50_s:>7.3f} {self.jitter_p95_s:>7.3f} "
             f"{self.worst_camera_jitter_p95_s:>7.3f} {self.lag_p50_s:>6.3f} {self.lag_p95_s:>6.3f} "
             f"{self.missed:>6} {self.dropped:>6}"
@@ -107,7 +119,7 @@ class StepResult:
 
 
 HEADER = (
-    f"{'decode':>9} {'cams':>4} {'cores':>6} {'det':>6} {'fr/s':>6} {'jit50':>7} {'jit95':>7} "
+    f"{'decode':>15} {'cams':>4} {'cores':>6} {'det':>6} {'fr/s':>6} {'jit50':>7} {'jit95':>7} "
     f"{'worst95':>7} {'lag50':>6} {'lag95':>6} {'missed':>6} {'drops':>6}"
 )
 
@@ -115,6 +127,16 @@ HEADER = (
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def scene_tap(eye: StaticObjects) -> Callable[[Picture], None]:
+    """The node's capture-thread tap (edge.node.app): the scene model on pictures decoded anyway."""
+
+    def tap(picture: Picture) -> None:
+        if eye.wants(picture.ts):
+            eye.offer(picture.to_bgr_width(eye.settings.width_px), picture.ts)
+
+    return tap
 
 
 def run_step(
@@ -125,12 +147,18 @@ def run_step(
     interval_s: float,
     warmup_s: float,
     measure_s: float,
+    scene: bool = False,
 ) -> StepResult:
     done_at: dict[str, list[float]] = {f"cam{i:02d}": [] for i in range(cameras)}
     stream_ts: dict[str, list[float]] = {name: [] for name in done_at}
     measuring = threading.Event()
+    eyes = {name: StaticObjects(SceneSettings()) for name in done_at} if scene else {}
 
     def on_result(frame: Frame, detections: Detections) -> None:
+        eye = eyes.get(frame.camera_id)
+        if eye is not None:  # what CameraPipeline does before the tracker
+            eye.see_people(detections, frame.resolution_wh)
+            eye.merge(frame, detections)
         if measuring.is_set():
             done_at[frame.camera_id].append(time.monotonic())
             stream_ts[frame.camera_id].append(frame.ts)
@@ -142,7 +170,8 @@ def run_step(
         spec = CameraSpec(name, str(recording), interval_s, decode=mode, realtime=True, loop=True)
         queue = spec.make_queue()
         schedule = scheduler.add_camera(name, queue, interval_s)
-        workers.append((CameraWorker(spec, queue, stop_event=stop), schedule))
+        tap = scene_tap(eyes[name]) if scene else None
+        workers.append((CameraWorker(spec, queue, stop_event=stop, on_picture=tap), schedule))
     scheduler.start()
     for index, (worker, _) in enumerate(workers):
         worker.start()
@@ -178,6 +207,7 @@ def run_step(
     analysed = sum(len(v) for v in done_at.values())
     return StepResult(
         mode=mode,
+        scene=scene,
         cameras=cameras,
         cpu_cores=cpu_used / wall,
         detector_busy=busy / wall,
@@ -207,6 +237,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     parser.add_argument(
         "--detector", choices=["default", "none"], default="default", help="none: capture cost only"
     )
+    parser.add_argument(
+        "--scene", choices=["off", "on", "both"], default="off", help="the scene model in each camera"
+    )
     parser.add_argument("--max-jitter-s", type=float, default=0.5, help="bound on pooled p95 jitter")
     parser.add_argument("--max-lag-s", type=float, default=1.0, help="bound on pooled p95 lag")
     args = parser.parse_args(argv)
@@ -225,22 +258,29 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     )
     out(HEADER)
     results: list[StepResult] = []
-    failed: set[DecodeMode] = set()
+    failed: set[tuple[DecodeMode, bool]] = set()
+    scenes = {"off": [False], "on": [True], "both": [False, True]}[args.scene]
+    variants = [(DecodeMode(m), scene) for m in args.modes for scene in scenes]
     for count in sorted(args.counts):
-        for mode in (DecodeMode(m) for m in args.modes):
-            if mode in failed:
+        for mode, scene in variants:
+            if (mode, scene) in failed:
                 continue
-            result = run_step(recording, detector, count, mode, args.interval_s, args.warmup_s, args.seconds)
+            result = run_step(
+                recording, detector, count, mode, args.interval_s, args.warmup_s, args.seconds, scene
+            )
             results.append(result)
             ok = result.within(args.max_jitter_s, args.max_lag_s)
             out(result.row() + ("" if ok else "   <- over the bound"))
             if not ok:
-                failed.add(mode)
-    for mode in (DecodeMode(m) for m in args.modes):
+                failed.add((mode, scene))
+    for mode, scene in variants:
         passing = [
-            r.cameras for r in results if r.mode is mode and r.within(args.max_jitter_s, args.max_lag_s)
+            r.cameras
+            for r in results
+            if r.mode is mode and r.scene is scene and r.within(args.max_jitter_s, args.max_lag_s)
         ]
-        out(f"{mode.value}: sustains {max(passing) if passing else 0} cameras within the bounds")
+        label = f"{mode.value}{' + scene' if scene else ''}"
+        out(f"{label}: sustains {max(passing) if passing else 0} cameras within the bounds")
     return results
 
 

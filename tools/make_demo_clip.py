@@ -3,14 +3,17 @@
     .venv/bin/python tools/make_demo_clip.py            # writes edge/demo/demo_cam01.mp4
     .venv/bin/python tools/make_demo_clip.py --check    # also runs the default detector on it
 
-Input: vtest.avi (a fixed camera over a paved plaza, people walking) and leuvenB.jpg
-(two real bicycles parked against a wall in Leuven), both from OpenCV's samples
-(Debian opencv-doc, fetched by `.ci/testdata` into .cache/testdata/opencv/).
+Input: vtest.avi (a fixed camera over a paved plaza, people walking), leuvenB.jpg
+(two real bicycles parked against a wall in Leuven) and fruits.jpg (a pile of
+apples, oranges and bananas), all from OpenCV's samples (Debian opencv-doc, fetched by
+`.ci/testdata` into .cache/testdata/opencv/).
 
 The bicycles are wheeled onto the pavement, stay there, and are taken away again,
 so the edge node sees a real incident open (after the zone's dwell), update and
-clear. People who walk past go *in front of* the bicycles: their pixels are found
-by subtracting the plaza's median background and are put back over the patch.
+clear; the detector names them (COCO `bicycle`). A fruit display, which no COCO
+class names as goods, is carried onto the west walkway and later away: only the
+scene model sees it (`static object`). People who walk past go *in front of* both: their
+pixels are found by subtracting the plaza's median background and are put back.
 
 Deterministic: no random numbers, fixed encoder settings, one encoder thread and no
 creation time in the container, so the same inputs and the same PyAV/FFmpeg build
@@ -56,16 +59,43 @@ class Script:
     people_threshold: int = 40  # colour difference from the background that counts as a person
     background_step: int = 10  # every 10th frame feeds the median background
 
+    fruit_scale: float = 0.3  # fruits.jpg becomes 154x144 px
+    fruit_rest_xy: tuple[int, int] = (150, 200)  # on the west walkway
+    fruit_from_xy: tuple[int, int] = (10, 200)  # carried in from the left ...
+    fruit_enter_s: tuple[float, float] = (12.0, 14.0)
+    fruit_leave_s: tuple[float, float] = (46.0, 48.0)  # ... and back out
+
     def where(self, t: float) -> tuple[int, int] | None:
-        """Top-left of the patch at stream second t, or None when it is not in the picture."""
-        (in_a, in_b), (out_a, out_b) = self.enter_s, self.leave_s
-        if t < in_a or t >= out_b:
-            return None
-        if t < in_b:
-            return _lerp(self.enter_from_xy, self.rest_xy, (t - in_a) / (in_b - in_a))
-        if t < out_a:
-            return self.rest_xy
-        return _lerp(self.rest_xy, self.leave_to_xy, (t - out_a) / (out_b - out_a))
+        """Top-left of the bicycles at stream second t, or None when they are not in the picture."""
+        return _carried(t, self.enter_from_xy, self.rest_xy, self.leave_to_xy, self.enter_s, self.leave_s)
+
+    def fruit_where(self, t: float) -> tuple[int, int] | None:
+        return _carried(
+            t,
+            self.fruit_from_xy,
+            self.fruit_rest_xy,
+            self.fruit_from_xy,
+            self.fruit_enter_s,
+            self.fruit_leave_s,
+        )
+
+
+def _carried(
+    t: float,
+    start: tuple[int, int],
+    rest: tuple[int, int],
+    end: tuple[int, int],
+    enter_s: tuple[float, float],
+    leave_s: tuple[float, float],
+) -> tuple[int, int] | None:
+    (in_a, in_b), (out_a, out_b) = enter_s, leave_s
+    if t < in_a or t >= out_b:
+        return None
+    if t < in_b:
+        return _lerp(start, rest, (t - in_a) / (in_b - in_a))
+    if t < out_a:
+        return rest
+    return _lerp(rest, end, (t - out_a) / (out_b - out_a))
 
 
 @dataclass(frozen=True)
@@ -143,13 +173,23 @@ def composite(pixels: Image, background: Image, patch: Image, at: tuple[int, int
     return out
 
 
-def demo_frames(vtest: Path, leuven: Path, script: Script) -> Iterator[tuple[float, Image]]:
+def load_fruit(fruits_jpg: Path, scale: float) -> Image:
+    image = cv2.imread(str(fruits_jpg))
+    if image is None:
+        raise FileNotFoundError(f"{fruits_jpg}: missing or not an image")
+    return np.asarray(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+
+
+def demo_frames(vtest: Path, leuven: Path, fruits_jpg: Path, script: Script) -> Iterator[tuple[float, Image]]:
     frames = list(read_frames(vtest, script.clip_s))
     background = median_background([pixels for _, pixels in frames], script.background_step)
-    patch = load_patch(leuven, script.patch_scale)
+    bicycles = load_patch(leuven, script.patch_scale)
+    fruit = load_fruit(fruits_jpg, script.fruit_scale)
     for t, pixels in frames:
-        at = script.where(t)
-        yield t, pixels if at is None else composite(pixels, background, patch, at, script)
+        for patch, at in ((bicycles, script.where(t)), (fruit, script.fruit_where(t))):
+            if at is not None:
+                pixels = composite(pixels, background, patch, at, script)
+        yield t, pixels
 
 
 def encode(frames: Iterator[tuple[float, Image]], out: Path, fps: int, encoding: Encoding) -> None:
@@ -219,12 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vtest", type=Path, default=TESTDATA / "vtest.avi")
     parser.add_argument("--leuven", type=Path, default=TESTDATA / "leuvenB.jpg")
+    parser.add_argument("--fruits", type=Path, default=TESTDATA / "fruits.jpg")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seconds", type=float, default=Script().clip_s, help="clip length (tests: short)")
     parser.add_argument("--check", action="store_true", help="run the default detector on the result")
     args = parser.parse_args(argv)
     script = Script(clip_s=args.seconds)
-    encode(demo_frames(args.vtest, args.leuven, script), args.out, 10, Encoding())
+    encode(demo_frames(args.vtest, args.leuven, args.fruits, script), args.out, 10, Encoding())
     size_kb = args.out.stat().st_size / 1024
     say(f"{args.out}: {size_kb:.0f} KiB, sha256 {sha256(args.out)}")
     return check(args.out, script) if args.check else 0

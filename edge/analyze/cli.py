@@ -59,7 +59,8 @@ def _start_time(value: str | None, timezone_name: str) -> datetime:
 @click.option("--events-out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write JSON Lines here instead of stdout.")  # fmt: skip
 @click.option("--evidence-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Write an annotated JPEG per opened incident here.")  # fmt: skip
+              help="Write an annotated JPEG per opened incident here (people and faces blurred; "
+                   "with the scene model also ID-before-now.jpg).")  # fmt: skip
 @click.option("--start-time", default=None,
               help="Wall time of the first frame, ISO 8601 (default: now, zone timezone).")  # fmt: skip
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Detector CPU threads.")
@@ -100,7 +101,19 @@ def analyze(
     from edge.scene.static_objects import StaticObjects, goods_classes, used_by
 
     wanted = used_by(zone_file) if scene is None else scene
-    eye = StaticObjects(SceneSettings(), goods=goods_classes(zone_file)) if wanted else None
+    eye = None
+    faces = None
+    try:
+        if wanted:
+            from models.text import load_text_detector
+
+            eye = StaticObjects(SceneSettings(), load_text_detector(), goods=goods_classes(zone_file))
+        if evidence_dir:
+            from models.faces import load_face_detector
+
+            faces = load_face_detector()
+    except (ModelError, OSError) as err:
+        raise click.ClickException(str(err).replace("\n", "; ")) from err
     pipeline = AnalyzePipeline(detector, zone_file, started, scene=eye)
     frames: Iterator[Frame] = read_frames(video, zone_file.camera_id, sample_fps)
     show_progress = sys.stderr.isatty()
@@ -115,7 +128,9 @@ def analyze(
                 frames = _counted(frames, bar.update)
             for event in pipeline.run(frames):
                 evidence = (
-                    write_evidence(event, zone_file, detector, evidence_dir, eye) if evidence_dir else None
+                    write_evidence(event, zone_file, detector, evidence_dir, eye, faces)
+                    if evidence_dir
+                    else None
                 )
                 out.write(json.dumps(event_record(event, evidence), ensure_ascii=False) + "\n")
                 out.flush()

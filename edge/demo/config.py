@@ -20,15 +20,28 @@ DEMO_DIR = Path(__file__).resolve().parent  # the clip and zones live beside thi
 CLIP = DEMO_DIR / "demo_cam01.mp4"
 ZONES = DEMO_DIR / "zones_cam01.yaml"
 CAMERA_ID = "cam-01"
-SHOP = {
-    "id": "shop-demo-01",
-    "name": "East Fruit 东水果店",
-    "address": "1 Demo Road, Gulou, Fuzhou",
-    "operator": "Ms Lin",
-    "contact": "+86 591 0000 0001",
-    "channel": "email",
-    "target": "east-fruit@shops.example",
-}
+# The shops the demo zones name: the bicycles stand before the first, the fruit display
+# (which only the scene model sees) before the second.
+SHOPS = (
+    {
+        "id": "shop-demo-01",
+        "name": "East Fruit 东水果店",
+        "address": "1 Demo Road, Gulou, Fuzhou",
+        "operator": "Ms Lin",
+        "contact": "+86 591 0000 0001",
+        "channel": "email",
+        "target": "east-fruit@shops.example",
+    },
+    {
+        "id": "shop-demo-02",
+        "name": "West Fruit Stall 西水果摊",
+        "address": "3 Demo Road, Gulou, Fuzhou",
+        "operator": "Mr Chen",
+        "contact": "+86 591 0000 0002",
+        "channel": "email",
+        "target": "west-fruit@shops.example",
+    },
+)
 
 
 @dataclass(frozen=True)

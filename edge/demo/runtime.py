@@ -23,7 +23,7 @@ from edge.demo.broker import Broker, BrokerChoice, BrokerUnavailable, free_port,
 from edge.demo.config import (
     CAMERA_ID,
     CLIP,
-    SHOP,
+    SHOPS,
     Account,
     DemoFiles,
     DemoPorts,
@@ -192,12 +192,13 @@ class Demo:
         return accounts
 
     def _register_shop(self, session: ReviewSession) -> None:
-        """The shop the demo zone names, with the e-mail address the mail catcher receives for."""
-        try:
-            session.api("POST", "/shops", {**SHOP, "locale": self.options.locale})
-        except ReviewHttpError as exc:
-            if "HTTP 409" not in str(exc):  # the shop exists: a reused work dir
-                raise
+        """The shops the demo zones name, with the e-mail addresses the mail catcher receives for."""
+        for shop in SHOPS:
+            try:
+                session.api("POST", "/shops", {**shop, "locale": self.options.locale})
+            except ReviewHttpError as exc:
+                if "HTTP 409" not in str(exc):  # the shop exists: a reused work dir
+                    raise
 
     # -- reporting ------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from models.types import Detections
 
 NAMED_COVER = 0.5  # a detector box covering this share of a region (or it of the box) names it
 NAMED_IOU = 0.3
+PERSON_COVER = 0.5  # a region this much inside a sure person's box is that person, not goods
+PERSON_MIN_CONFIDENCE = 0.3
 
 
 def with_scene_classes(class_names: Sequence[str]) -> tuple[str, ...]:
@@ -51,6 +53,23 @@ def named_by_detector(
     return named
 
 
+def inside_people(regions_xyxy: npt.NDArray[np.float32], detections: Detections) -> npt.NDArray[np.bool_]:
+    """True for each region mostly inside a sure person's box: someone standing still, not goods."""
+    if not len(detections) or not len(regions_xyxy):
+        return np.zeros(len(regions_xyxy), np.bool_)
+    sure = detections.class_mask(PEOPLE_CLASSES) & (detections.confidence >= PERSON_MIN_CONFIDENCE)
+    people = detections[sure]
+    if not len(people):
+        return np.zeros(len(regions_xyxy), np.bool_)
+    r = regions_xyxy[:, None, :]
+    d = people.xyxy[None, :, :]
+    iw = np.clip(np.minimum(r[..., 2], d[..., 2]) - np.maximum(r[..., 0], d[..., 0]), 0, None)
+    ih = np.clip(np.minimum(r[..., 3], d[..., 3]) - np.maximum(r[..., 1], d[..., 1]), 0, None)
+    area_r = np.maximum((r[..., 2] - r[..., 0]) * (r[..., 3] - r[..., 1]), 1e-6)
+    inside: npt.NDArray[np.bool_] = ((iw * ih) / area_r >= PERSON_COVER).any(axis=1)
+    return inside
+
+
 def merge_static(
     detections: Detections,
     regions_xyxy: npt.NDArray[np.float32],
@@ -60,7 +79,9 @@ def merge_static(
 ) -> Detections:
     """`detections` plus one row per region (pixels) the detector does not name; a new value."""
     names = with_scene_classes(detections.class_names)
-    keep = ~named_by_detector(regions_xyxy, detections, goods_classes)
+    keep = ~named_by_detector(regions_xyxy, detections, goods_classes) & ~inside_people(
+        regions_xyxy, detections
+    )
     labels = list(labels) if labels is not None else [STATIC_OBJECT] * len(regions_xyxy)
     added_ids = np.array([names.index(labels[i]) for i in np.flatnonzero(keep)], np.int64)
     return Detections(

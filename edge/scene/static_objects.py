@@ -29,6 +29,7 @@ from models.postprocess import box_iou
 from models.types import Detections, Frame, Image
 from zones.schema import ZoneFile
 
+HOLD_MIN_CONFIDENCE = 0.25  # people this sure hold evidence (the node detector's default cut)
 SAME_REGION_IOU = 0.5  # a region this close to a labelled one is that one: no new text check
 CROP_MARGIN = 0.1
 MAX_LABELS = 64
@@ -113,7 +114,13 @@ class StaticObjects:
     # --- detector side ---
 
     def see_people(self, detections: Detections, resolution_wh: tuple[int, int]) -> None:
-        people = detections[detections.class_mask(PEOPLE_CLASSES)] if len(detections) else detections
+        """Hold evidence under the detector's people (confident ones: a weak "person" on a pile of
+        fruit would hide the pile for ever)."""
+        if len(detections):
+            sure = detections.class_mask(PEOPLE_CLASSES) & (detections.confidence >= HOLD_MIN_CONFIDENCE)
+            people = detections[sure]
+        else:
+            people = detections
         w, h = resolution_wh
         normalised = (people.xyxy / np.array([w, h, w, h], np.float32)).astype(np.float32)
         with self._lock:

@@ -84,24 +84,30 @@ def test_the_script_puts_the_bicycles_on_the_pavement_for_thirty_seconds() -> No
 
 
 @pytest.mark.slow
-def test_analyze_finds_one_incident_that_opens_updates_and_clears(tmp_path: Path) -> None:
-    """The real default detector on the bundled clip and zones, through `curbwatch analyze`."""
+def test_analyze_finds_the_bicycles_and_the_fruit_display_each_once(tmp_path: Path) -> None:
+    """The real default detector and scene model on the bundled clip and zones, via `curbwatch analyze`."""
     events_out = tmp_path / "events.jsonl"
     subprocess.run(
         [*cli(), "analyze", str(CLIP), "--zones", str(ZONES), "--events-out", str(events_out)],
         check=True,
         timeout=240,
     )
-    events = [json.loads(line) for line in events_out.read_text().splitlines()]
-    kinds = [event["event"] for event in events]
-    assert kinds[0] == "opened" and kinds[-1] == "cleared"
-    assert set(kinds[1:-1]) <= {"updated"}
-    assert len({event["incident_id"] for event in events}) == 1
-    opened, cleared = events[0], events[-1]
-    assert opened["label"] == "bicycle" and opened["zone_id"] == "east-pavement"
-    # On the pavement from 0:05 to 0:37 (still from 0:07); dwell 10 s, clear 8 s.
-    assert 14.0 <= opened["t"] <= 20.0
-    assert 40.0 <= cleared["t"] <= 48.0
+    every = [json.loads(line) for line in events_out.read_text().splitlines()]
+    assert {event["zone_id"] for event in every} == {"east-pavement", "west-walkway"}
+    for zone_id, label, opens, clears in (
+        # On the pavement from 0:05 to 0:37 (still from 0:07); dwell 10 s, clear 8 s.
+        ("east-pavement", "bicycle", (14.0, 20.0), (40.0, 48.0)),
+        # On the walkway from 0:12 to 0:48 (still from 0:14): static after 15 s, dwell 10 s.
+        ("west-walkway", "static object", (38.0, 46.0), (50.0, 58.0)),
+    ):
+        events = [event for event in every if event["zone_id"] == zone_id]
+        kinds = [event["event"] for event in events]
+        assert kinds[0] == "opened" and kinds[-1] == "cleared"
+        assert set(kinds[1:-1]) <= {"updated"}
+        assert len({event["incident_id"] for event in events}) == 1
+        opened, cleared = events[0], events[-1]
+        assert opened["label"] == label
+        assert opens[0] <= opened["t"] <= opens[1] and clears[0] <= cleared["t"] <= clears[1]
 
 
 # -- the pieces ----------------------------------------------------------------------------------
@@ -260,6 +266,7 @@ def test_demo_runs_the_whole_loop_and_leaves_nothing_behind(tmp_path: Path) -> N
         incident = output.wait_for(
             r"incident: bicycle in zone east-pavement .*/incidents/([0-9a-f-]{36})", 90
         )
+        output.wait_for(r"incident: static object in zone west-walkway .*/incidents/[0-9a-f-]{36}", 90)
         incident_id = incident.group(1)
         session = ReviewSession(url)
         session.login(inspector.group(1), inspector.group(2))
