@@ -13,13 +13,14 @@ For each camera count (4, 8, 16, 24 by default) and each decode mode
   * lag: frame queued -> detection finished, p50/p95;
   * missed samples: gaps in stream time longer than 1.5 intervals (a frame replaced unseen).
 A mode stops stepping up once a count breaks the bounds (--max-jitter-s, --max-lag-s, misses).
-`--scene on` adds the scene model (edge.scene) as the node runs it: on every decoded picture in
-the capture thread, merged into each analysed frame's detections; `--scene both` runs each
-step without and with it, for the comparison.
+`--scene on` adds the scene model (edge.scene) as the node runs it: every decoded picture, scaled
+in the capture thread, updated in the node's one scene thread, merged into each analysed frame's
+detections; `--scene both` runs each step without and with it; `--scene compare` also runs the
+scene models in the capture threads themselves (the obvious way, which starves the detector).
 
     .venv/bin/python -m bench.cameras                   # 4 8 16 24, 20 s each
     .venv/bin/python -m bench.cameras --counts 16 24 32 --seconds 30 --detector-threads 1
-    .venv/bin/python -m bench.cameras --counts 24 --modes keyframes --scene both
+    .venv/bin/python -m bench.cameras --counts 24 --modes keyframes --scene compare
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from edge.capture.sources import Picture
 from edge.node.scheduler import DetectorScheduler, percentile
 from edge.scene.config import SceneSettings
 from edge.scene.static_objects import StaticObjects
+from edge.scene.worker import SceneWorker
 from models.detector import Detector
 from models.types import Detections, Frame
 
@@ -89,7 +91,7 @@ def load_detector(threads: int, kind: str = "default") -> Detector:
 @dataclass
 class StepResult:
     mode: DecodeMode
-    scene: bool
+    scene: str  # off | worker (the node's one scene thread) | capture (in each capture thread)
     cameras: int
     cpu_cores: float
     detector_busy: float
@@ -104,14 +106,14 @@ class StepResult:
 
     @property
     def label(self) -> str:
-        return self.mode.value + ("+scene" if self.scene else "")
+        return self.mode.value + ("" if self.scene == "off" else f"+scene/{self.scene}")
 
     def within(self, max_jitter_s: float, max_lag_s: float) -> bool:
         return self.jitter_p95_s <= max_jitter_s and self.lag_p95_s <= max_lag_s and self.missed == 0
 
     def row(self) -> str:
         return (
-            f"{self.label:>15} {self.cameras:>4} {self.cpu_cores:>6.2f} {self.detector_busy:>6.0%} "
+            f"{self.label:>23} {self.cameras:>4} {self.cpu_cores:>6.2f} {self.detector_busy:>6.0%} "
             f"{self.analysed_per_s:>6.2f} {self.jitter_p50_s:>7.3f} {self.jitter_p95_s:>7.3f} "
             f"{self.worst_camera_jitter_p95_s:>7.3f} {self.lag_p50_s:>6.3f} {self.lag_p95_s:>6.3f} "
             f"{self.missed:>6} {self.dropped:>6}"
@@ -119,7 +121,7 @@ class StepResult:
 
 
 HEADER = (
-    f"{'decode':>15} {'cams':>4} {'cores':>6} {'det':>6} {'fr/s':>6} {'jit50':>7} {'jit95':>7} "
+    f"{'decode':>23} {'cams':>4} {'cores':>6} {'det':>6} {'fr/s':>6} {'jit50':>7} {'jit95':>7} "
     f"{'worst95':>7} {'lag50':>6} {'lag95':>6} {'missed':>6} {'drops':>6}"
 )
 
@@ -129,12 +131,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def scene_tap(eye: StaticObjects) -> Callable[[Picture], None]:
-    """The node's capture-thread tap (edge.node.app): the scene model on pictures decoded anyway."""
+def scene_tap(camera_id: str, eye: StaticObjects, worker: SceneWorker | None) -> Callable[[Picture], None]:
+    """The node's capture-thread tap (edge.node.app): pictures decoded anyway, to the scene thread.
+
+    worker None: the scene model runs in the capture thread itself (the alternative measured).
+    """
 
     def tap(picture: Picture) -> None:
-        if eye.wants(picture.ts):
-            eye.offer(picture.to_bgr_width(eye.settings.width_px), picture.ts)
+        if eye.claim(picture.ts):
+            small = picture.to_bgr_width(eye.settings.width_px)
+            if worker is None:
+                eye.update(small, picture.ts)
+            else:
+                worker.submit(camera_id, eye, small, picture.ts)
 
     return tap
 
@@ -147,12 +156,12 @@ def run_step(
     interval_s: float,
     warmup_s: float,
     measure_s: float,
-    scene: bool = False,
+    scene: str = "off",
 ) -> StepResult:
     done_at: dict[str, list[float]] = {f"cam{i:02d}": [] for i in range(cameras)}
     stream_ts: dict[str, list[float]] = {name: [] for name in done_at}
     measuring = threading.Event()
-    eyes = {name: StaticObjects(SceneSettings()) for name in done_at} if scene else {}
+    eyes = {name: StaticObjects(SceneSettings()) for name in done_at} if scene != "off" else {}
 
     def on_result(frame: Frame, detections: Detections) -> None:
         eye = eyes.get(frame.camera_id)
@@ -165,14 +174,16 @@ def run_step(
 
     stop = threading.Event()
     scheduler = DetectorScheduler(detector, on_result, stop_event=stop)
+    scene_worker = SceneWorker(stop)
     workers = []
     for name in done_at:
         spec = CameraSpec(name, str(recording), interval_s, decode=mode, realtime=True, loop=True)
         queue = spec.make_queue()
         schedule = scheduler.add_camera(name, queue, interval_s)
-        tap = scene_tap(eyes[name]) if scene else None
+        tap = scene_tap(name, eyes[name], scene_worker if scene == "worker" else None) if eyes else None
         workers.append((CameraWorker(spec, queue, stop_event=stop, on_picture=tap), schedule))
     scheduler.start()
+    scene_worker.start()
     for index, (worker, _) in enumerate(workers):
         worker.start()
         time.sleep(interval_s / cameras if index < cameras - 1 else 0)  # independent phases
@@ -192,6 +203,8 @@ def run_step(
     stop.set()
     for worker, _ in workers:
         worker.join(5)
+    scene_worker.stop()
+    scene_worker.join(5)
     scheduler.join(5)
 
     jitter_all: list[float] = []
@@ -238,7 +251,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
         "--detector", choices=["default", "none"], default="default", help="none: capture cost only"
     )
     parser.add_argument(
-        "--scene", choices=["off", "on", "both"], default="off", help="the scene model in each camera"
+        "--scene",
+        choices=["off", "on", "both", "compare"],
+        default="off",
+        help="the scene model: on (in the node's scene thread), both (off and on), "
+        "compare (off, on, and in each capture thread instead)",
     )
     parser.add_argument("--max-jitter-s", type=float, default=0.5, help="bound on pooled p95 jitter")
     parser.add_argument("--max-lag-s", type=float, default=1.0, help="bound on pooled p95 lag")
@@ -258,8 +275,13 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     )
     out(HEADER)
     results: list[StepResult] = []
-    failed: set[tuple[DecodeMode, bool]] = set()
-    scenes = {"off": [False], "on": [True], "both": [False, True]}[args.scene]
+    failed: set[tuple[DecodeMode, str]] = set()
+    scenes = {
+        "off": ["off"],
+        "on": ["worker"],
+        "both": ["off", "worker"],
+        "compare": ["off", "worker", "capture"],
+    }[args.scene]
     variants = [(DecodeMode(m), scene) for m in args.modes for scene in scenes]
     for count in sorted(args.counts):
         for mode, scene in variants:
@@ -279,7 +301,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
             for r in results
             if r.mode is mode and r.scene is scene and r.within(args.max_jitter_s, args.max_lag_s)
         ]
-        label = f"{mode.value}{' + scene' if scene else ''}"
+        label = mode.value + ("" if scene == "off" else f" + scene ({scene} thread)")
         out(f"{label}: sustains {max(passing) if passing else 0} cameras within the bounds")
     return results
 

@@ -58,7 +58,7 @@ EDGE_ROOMS: dict[str, set[str]] = {
     "track": set(),
     "incidents": {"track"},
     "evidence": set(),
-    "scene": set(),
+    "scene": set(),  # (edge/scene/worker.py: the node's scene thread)
     "node": {"capture", "track", "incidents", "evidence", "scene", "logscrub"},
     "analyze": {"track", "incidents", "evidence", "scene"},
     "demo": {"node"},

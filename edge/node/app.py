@@ -6,7 +6,8 @@ first), the publisher (drains what an earlier run left unsent), the detector sch
 the camera workers, the status loop. One stop event (SIGINT/SIGTERM set it); `stop()`
 stops the parts in reverse order and gives the publisher `flush_timeout_s` to drain.
 
-Threads: one per camera (capture), one detector worker that also runs every camera's
+Threads: one per camera (capture), one scene worker (every camera's scene model, fed by the
+capture threads), one detector worker that also runs every camera's
 pipeline (tracker, zones, incidents, evidence, outbox) so the database has one writer,
 the publisher's drain and network threads, the status loop, and the metrics server.
 """
@@ -49,6 +50,7 @@ from edge.node.status import (
 )
 from edge.scene.model import SceneReading
 from edge.scene.static_objects import StaticObjects, TextFinder
+from edge.scene.worker import SceneWorker
 from models.detector import Detector
 from models.types import Detections, Frame, Image
 from uplink.clock import Clock, utc_now
@@ -176,6 +178,7 @@ class NodeRuntime:
         self.metrics = NodeMetrics()
         self.topics = Topics(config.mqtt.prefix)
         self.pipelines: dict[str, CameraPipeline] = {}
+        self.scene_worker = SceneWorker()
         self.workers: dict[str, CameraWorker] = {}
         self._status_stop = threading.Event()
         self._started = False
@@ -269,6 +272,7 @@ class NodeRuntime:
                 spec, queue, source_factory=factory, on_state=reporter, on_picture=self._scene_tap(camera.id)
             )
         self.scheduler.start()
+        self.scene_worker.start()
         for worker in self.workers.values():
             worker.start()
         self.status_loop = StatusLoop(
@@ -298,6 +302,8 @@ class NodeRuntime:
         for worker in self.workers.values():
             if not worker.join(15.0):
                 log.error("camera %s: worker did not stop", worker.camera_id)
+        self.scene_worker.stop()
+        self.scene_worker.join(5.0)
         self.scheduler.stop()
         if not self.scheduler.join(30.0):
             log.error("detector worker did not stop; closing the database anyway")
@@ -362,8 +368,10 @@ class NodeRuntime:
             return None
 
         def tap(picture: Picture) -> None:
-            if pipeline.uses_scene and scene.wants(picture.ts):
-                scene.offer(picture.to_bgr_width(scene.settings.width_px), picture.ts)
+            if pipeline.uses_scene and scene.claim(picture.ts):
+                self.scene_worker.submit(
+                    camera_id, scene, picture.to_bgr_width(scene.settings.width_px), picture.ts
+                )
 
         return tap
 

@@ -102,8 +102,14 @@ class NodeMetrics:
     def add_cameras(self, camera_ids: Iterable[str]) -> None:
         """Create each camera's series at zero, so dashboards see a camera before its first frame."""
         for camera in camera_ids:
-            for metric in (self.frames_captured, self.frames_dropped, self.frames_analysed):
+            for metric in (
+                self.frames_captured,
+                self.frames_dropped,
+                self.frames_analysed,
+                self.scene_relearns,
+            ):
                 metric.labels(camera=camera)
+            self.static_regions.labels(camera=camera).set(0)
             self.queue_depth.labels(camera=camera).set(0)
             self.camera_state.labels(camera=camera).state("starting")
 

@@ -1,10 +1,10 @@
 """One camera's class-agnostic eye: the scene model fed with pictures and people, merged into rows.
 
-Live, `offer` runs in the camera's capture thread on the pictures it decodes anyway (about one
-a second with keyframe-only decoding, at most one per `interval_s`), and `see_people` and
-`merge` run in the detector thread; they share only small snapshots under a short lock, so the
-detector never waits for the scene model. Offline (`curbwatch analyze`), `observe` does both on
-each analysed frame.
+Live, the camera's capture thread `claim`s the pictures it decodes anyway (about one a second
+with keyframe-only decoding, at most one per `interval_s`) and hands them, scaled, to the node's
+one scene thread (edge.scene.worker), which runs `update`; `see_people` and `merge` run in the
+detector thread. They share only small snapshots under a short lock, so the detector never
+waits for the scene model. Offline (`curbwatch analyze`), `observe` does both on each frame.
 
 On each *new* static region (not every frame) an optional text finder looks at its crop of
 the full picture: a region with text is a `signboard`.
@@ -90,11 +90,19 @@ class StaticObjects:
         last = self._last_ts
         return last is None or ts < last or ts - last >= self.settings.interval_s * (1.0 - EARLY_OK)
 
+    def claim(self, ts: float) -> bool:
+        """`wants(ts)`, and if so the picture at `ts` is the one taken (the capture thread's check)."""
+        if not self.wants(ts):
+            return False
+        self._last_ts = ts
+        return True
+
     def offer(self, pixels: Image, ts: float) -> SceneReading | None:
         """Update with one picture if it is due; the people held are the detector's latest."""
-        if not self.wants(ts):
-            return None
-        self._last_ts = ts
+        return self.update(pixels, ts) if self.claim(ts) else None
+
+    def update(self, pixels: Image, ts: float) -> SceneReading:
+        """Update with a picture already claimed (edge.scene.worker runs this for live cameras)."""
         with self._lock:
             people = self._people
         reading = self.model.update(pixels, ts, people)

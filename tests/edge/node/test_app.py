@@ -322,3 +322,43 @@ def test_kill_9_while_publishing_loses_nothing_duplicates_nothing_and_resumes(
         (incident_id, seq, "opened" if seq == 0 else "updated") for seq in range(len(outbox))
     ]
     assert "Traceback" not in log_path.read_text(errors="replace")
+
+
+def test_a_live_node_sees_the_fruit_display_with_its_scene_model_and_the_centre_gets_it_all(
+    own_broker: MosquittoBroker, tmp_path: Path, ingest: Path
+) -> None:
+    """The demo clip through the real node: capture tap -> scene thread -> pipeline -> Mosquitto."""
+    from edge.demo.config import CLIP
+    from edge.demo.config import ZONES as DEMO_ZONES
+
+    config_path = _node_yaml(tmp_path, own_broker, CLIP, metrics_port=free_port())
+    (tmp_path / "zones.yaml").write_text(DEMO_ZONES.read_text(encoding="utf-8"))
+    text = config_path.read_text().replace('keyframes_only: "off"', 'keyframes_only: "on"')
+    config_path.write_text(text)
+    runtime = NodeRuntime(load_node_config(config_path), NodeSeams(detector_factory=nanodet))
+    runtime.start()
+    try:
+        assert runtime.wait_cameras_done(240), "the clip was not analysed in time"
+        samples = _scrape(runtime.endpoint.port)
+        scene = runtime.pipelines["cam-01"].scene
+        assert scene is not None and scene.snapshot().reading is not None
+    finally:
+        assert runtime.stop() == 0
+    _wait(
+        lambda: len(_centre_rows(ingest, "SELECT 1 FROM incidents WHERE label = 'static object'")) == 1,
+        20,
+        "the fruit display's incident at the centre",
+    )
+    ((zone, before_now),) = _centre_rows(
+        ingest, "SELECT zone_id, before_now_path FROM incidents WHERE label = 'static object'"
+    )
+    assert zone == "west-walkway" and before_now
+    assert (ingest.parent / "evidence" / str(before_now)).read_bytes().startswith(b"\xff\xd8\xff")
+    ((view,),) = _centre_rows(ingest, "SELECT view FROM cameras WHERE camera_id = 'cam-01'")
+    assert view == "watching"
+    health = json.loads(str(_centre_rows(ingest, "SELECT health FROM nodes")[0][0]))
+    camera = health["cameras"][0]
+    assert camera["view"] == "watching" and camera["relearns"] == 0 and camera["scene_ms"] > 0
+    cam = (("camera", "cam-01"),)
+    assert samples[("curbwatch_scene_seconds_count", cam)] >= 40  # one picture a second, 60 s clip
+    assert samples[("curbwatch_scene_relearns_total", cam)] == 0
