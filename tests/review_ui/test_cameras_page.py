@@ -177,3 +177,37 @@ def test_invalid_retained_config_shows_as_rejected_on_the_page_and_last_good_sta
             assert "streaming" in cam and "1.00" in cam and '<td class="incidents-open">1</td>' in cam
     finally:
         publisher.stop(2.0)
+
+
+def test_a_tamper_alarm_from_the_scene_model_shows_in_both_languages(client: TestClient, feed: Feed) -> None:
+    from uplink.messages import SceneView
+
+    status = CameraStatus(
+        node_id=NODE, camera_id=CAMERA, state=CameraState.STREAMING, at=T0, view=SceneView.OBSTRUCTED
+    )
+    feed.raw(f"{PREFIX}/{NODE}/{CAMERA}/status", to_json(status))
+    health = NodeHealth(
+        node_id=NODE,
+        at=T0,
+        uptime_s=3.0,
+        outbox_backlog=0,
+        cameras=[
+            CameraHealth(
+                camera_id="cam-02",
+                state=CameraState.STREAMING,
+                fps_analysed=0.5,
+                incidents_open=1,
+                view=SceneView.WATCHING,
+                static_regions=2,
+            )
+        ],
+    )
+    feed.raw(f"{PREFIX}/{NODE}/health", to_json(health))
+    login(client, "viewer")
+    english = html.unescape(client.get("/cameras?lang=en").text)
+    assert "camera blocked or covered" in _row(english, f'data-camera="{NODE}/{CAMERA}"')
+    assert 'class="alarm"' in _row(english, f'data-camera="{NODE}/{CAMERA}"')
+    assert "2 static objects" in _row(english, f'data-camera="{NODE}/cam-02"')
+    chinese = html.unescape(client.get("/cameras?lang=zh-CN").text)
+    assert "摄像头被遮挡" in _row(chinese, f'data-camera="{NODE}/{CAMERA}"')
+    assert "监测中" in _row(chinese, f'data-camera="{NODE}/cam-02"')

@@ -330,3 +330,23 @@ def test_every_field_is_described() -> None:
     ]
     assert missing == []
     assert {m.__name__ for m in _models(ZoneFile)} >= {"Zone", "Shop", "Schedule", "Fixture", "DateException"}
+
+
+def test_the_scene_classes_are_known_to_every_detector_and_fixtures_may_name_them() -> None:
+    from zones.loader import parse_zone_document
+
+    text = """\
+camera_id: cam-01
+zones:
+  - id: door-1
+    kind: monitored
+    polygon: [[0.1, 0.5], [0.9, 0.5], [0.9, 0.9], [0.1, 0.9]]
+    shop: {id: shop-1, name: Shop}
+    classes: [static object, signboard]
+    min_area: 0.002
+    fixtures:
+      - {class: static object, box: [0.2, 0.6, 0.3, 0.8], name: the shop's own bollard}
+"""
+    zone = parse_zone_document(text, "zones.yaml", known_classes=("widget",)).zones[0]
+    assert zone.classes == frozenset({"static object", "signboard"})
+    assert zone.fixtures[0].class_name == "static object"

@@ -180,3 +180,66 @@ def test_small_picture_keeps_its_size_and_high_quality(frame: Image) -> None:
     decoded = _decode(jpeg)
     assert decoded.shape == frame.shape
     assert np.abs(decoded.astype(np.int32) - frame.astype(np.int32)).mean() < 4  # first step, quality 90
+
+
+def test_faces_the_detector_missed_are_blurred_by_the_face_model(opencv_data: Path) -> None:
+    """messi5.jpg: the real face detector finds the face; with no person box it is still blurred."""
+    from edge.evidence.faces import faces_at
+    from models.faces import load_face_detector
+
+    picture = cv2.imread(str(opencv_data / "messi5.jpg"))
+    faces = faces_at(load_face_detector(), picture, picture.shape)
+    assert faces is not None and len(faces) >= 1
+    nobody = Detections.empty(COCO_CLASSES)
+    blurred = blur_people(picture, nobody, faces=faces)
+    x1, y1, x2, y2 = (int(v) for v in faces.xyxy[0])
+    before = cv2.Laplacian(cv2.cvtColor(picture[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+    after = cv2.Laplacian(cv2.cvtColor(blurred[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+    assert after < before * 0.1
+    near_a_face = np.zeros(picture.shape[:2], bool)
+    for fx1, fy1, fx2, fy2 in faces.xyxy:
+        gx, gy = (fx2 - fx1) * 0.5, (fy2 - fy1) * 0.5
+        near_a_face[max(0, int(fy1 - gy)) : int(fy2 + gy) + 1, max(0, int(fx1 - gx)) : int(fx2 + gx) + 1] = (
+            True
+        )
+    assert np.array_equal(blurred[~near_a_face], picture[~near_a_face])  # the rest stays
+
+
+def test_blur_outside_keeps_the_zones_sharp_and_pixelates_the_rest(frame: Image) -> None:
+    from edge.evidence.render import blur_outside
+
+    zone = [(0.1, 0.5), (0.6, 0.5), (0.6, 0.9), (0.1, 0.9)]
+    out = blur_outside(frame, [zone])
+    h, w = frame.shape[:2]
+    inside = (slice(int(0.55 * h), int(0.85 * h)), slice(int(0.15 * w), int(0.55 * w)))
+    outside = (slice(0, int(0.4 * h)), slice(0, w))
+    assert np.array_equal(out[inside], frame[inside])
+    assert not np.array_equal(out[outside], frame[outside])
+
+
+def test_before_now_shows_the_zone_from_the_background_beside_the_frame(frame: Image) -> None:
+    reference = np.full((frame.shape[0] // 2, frame.shape[1] // 2, 3), 30, np.uint8)  # a dark empty scene
+    evidence = render_evidence(
+        frame,
+        zone_polygon=[(0.1, 0.5), (0.6, 0.5), (0.6, 0.9), (0.1, 0.9)],
+        objects=[],
+        detections=Detections.empty(COCO_CLASSES),
+        camera_id="cam-01",
+        incident_id="0123456789abcdef",
+        local_time=datetime(2025, 6, 4, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+        reference=reference,
+    )
+    assert evidence.before_now_jpeg is not None
+    strip = cv2.imdecode(np.frombuffer(evidence.before_now_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    half = strip.shape[1] // 2
+    assert strip[:, :half].mean() < 60 and abs(strip[:, half:].mean() - frame.mean()) < 60
+    without = render_evidence(
+        frame,
+        zone_polygon=[],
+        objects=[],
+        detections=Detections.empty(COCO_CLASSES),
+        camera_id="cam-01",
+        incident_id="0123456789abcdef",
+        local_time=datetime(2025, 6, 4, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
+    )
+    assert without.before_now_jpeg is None
