@@ -130,10 +130,21 @@ class Publisher:
         self._backlog = 0
         self._started_at = monotonic()
         self._next_health = 0.0
+        # Config messages are untrusted: paho's network thread only hands the newest payload to
+        # this slot; the config thread parses it and calls on_config / on_config_rejected.
+        self._config_slot: bytes | None = None
+        self._config_ready = threading.Condition()
+        self._config_stop = False
+        self._config_thread: threading.Thread | None = None
 
     # -- public API ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._on_config is not None:
+            self._config_thread = threading.Thread(
+                target=self._config_loop, name=f"uplink-config-{self.node_id}", daemon=True
+            )
+            self._config_thread.start()
         self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
         self.client.loop_start()
         self._thread = threading.Thread(target=self._drain, name=f"uplink-drain-{self.node_id}", daemon=True)
@@ -181,6 +192,11 @@ class Publisher:
                 log.warning("node %s: offline status not acknowledged before disconnect", self.node_id)
         self.client.disconnect()
         self.client.loop_stop()
+        with self._config_ready:
+            self._config_stop = True
+            self._config_ready.notify_all()
+        if self._config_thread is not None:
+            self._config_thread.join(5.0)
         return self._backlog
 
     # -- paho callbacks (network thread) ------------------------------------------------------
@@ -206,12 +222,38 @@ class Publisher:
         self._wake.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        """Network thread: hand the payload over and return; a newer one replaces a waiting one."""
         if self._on_config is None or not message.payload:
             return  # an empty retained payload means the review server cleared the config
+        with self._config_ready:
+            self._config_slot = bytes(message.payload)
+            self._config_ready.notify()
+
+    # -- config thread ------------------------------------------------------------------------
+
+    def _config_loop(self) -> None:
+        while True:
+            with self._config_ready:
+                while self._config_slot is None and not self._config_stop:
+                    self._config_ready.wait()
+                if self._config_stop:
+                    return
+                payload, self._config_slot = self._config_slot, None
+            if payload is None:
+                continue
+            try:
+                self._handle_config(payload)
+            except Exception:  # RecursionError, MemoryError...: the thread must outlive any payload
+                log.exception(
+                    "node %s: config message of %d bytes could not be handled", self.node_id, len(payload)
+                )
+                self._config_rejected(_version_of(payload), ["config message: could not be read"])
+
+    def _handle_config(self, payload: bytes) -> None:
         try:
-            config = ConfigMessage.model_validate_json(message.payload)
+            config = ConfigMessage.model_validate_json(payload)
         except ValidationError as exc:
-            version = _version_of(message.payload)
+            version = _version_of(payload)
             source = "config message" if version is None else f"config v{version}"
             problems = [
                 f"{source}: {'.'.join(str(part) for part in error['loc']) or '(message)'}: {error['msg']}"
@@ -222,6 +264,8 @@ class Publisher:
         if config.node_id != self.node_id:
             problem = f"config v{config.version}: node_id: is '{config.node_id}', expected '{self.node_id}'"
             self._config_rejected(config.version, [problem])
+            return
+        if self._on_config is None:
             return
         try:
             self._on_config(config)
@@ -354,7 +398,7 @@ def _version_of(payload: bytes | bytearray) -> int | None:
     """The `version` of a config message that failed validation, when it has a usable one."""
     try:
         document = json.loads(payload)
-    except ValueError:  # also UnicodeDecodeError
+    except (ValueError, RecursionError):  # also UnicodeDecodeError; deep nesting
         return None
     version = document.get("version") if isinstance(document, dict) else None
     return version if isinstance(version, int) and not isinstance(version, bool) and version >= 1 else None

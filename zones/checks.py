@@ -69,25 +69,46 @@ def duplicate_zone_ids(zone_file: ZoneFile) -> list[Finding]:
     return findings
 
 
+MAX_OVERLAP_FINDINGS = 20
+
+
 def overlapping_shops(zone_file: ZoneFile) -> list[Finding]:
-    """Monitored zones of different shops that overlap: who gets the reminder is unclear."""
+    """Monitored zones of different shops that overlap: who gets the reminder is unclear.
+
+    Candidate pairs come from an STRtree of the polygons (not every pair), and at most
+    MAX_OVERLAP_FINDINGS are reported, then one line says how many more there are.
+    """
     monitored = [(i, z, z.shop.id) for i, z in enumerate(zone_file.zones) if z.kind == "monitored" and z.shop]
-    findings = []
-    for position, (i, first, first_shop) in enumerate(monitored):
-        for j, second, second_shop in monitored[position + 1 :]:
-            if first_shop == second_shop:
+    if len(monitored) < 2:
+        return []
+    polygons = [shapely.Polygon(z.polygon) for _, z, _ in monitored]
+    tree = shapely.STRtree(polygons)
+    left, right = tree.query(polygons, predicate="intersects")
+    findings: list[Finding] = []
+    more = 0
+    for a, b in sorted((int(a), int(b)) for a, b in zip(left, right, strict=True) if a < b):
+        (i, first, first_shop), (j, _, second_shop) = monitored[a], monitored[b]
+        if first_shop == second_shop:
+            continue
+        if shapely.intersection(polygons[a], polygons[b]).area > MIN_CONFLICT_AREA_FRACTION:
+            if len(findings) >= MAX_OVERLAP_FINDINGS:
+                more += 1
                 continue
-            shared = shapely.Polygon(first.polygon).intersection(shapely.Polygon(second.polygon)).area
-            if shared > MIN_CONFLICT_AREA_FRACTION:
-                findings.append(
-                    Finding(
-                        ("zones", j, "polygon"),
-                        f"overlaps zones[{i}] ('{first.id}', shop '{first_shop}') although shop "
-                        f"'{second_shop}' differs: an object in both is counted once, in the zone "
-                        "holding more of its footprint",
-                        Severity.WARNING,
-                    )
+            findings.append(
+                Finding(
+                    ("zones", j, "polygon"),
+                    f"overlaps zones[{i}] ('{first.id}', shop '{first_shop}') although shop "
+                    f"'{second_shop}' differs: an object in both is counted once, in the zone "
+                    "holding more of its footprint",
+                    Severity.WARNING,
                 )
+            )
+    if more:
+        findings.append(
+            Finding(
+                ("zones",), f"{more} more overlapping pairs of zones of different shops", Severity.WARNING
+            )
+        )
     return findings
 
 

@@ -84,6 +84,10 @@ Point = tuple[Coordinate, Coordinate]
 ClassName = Annotated[str, Strict(), AfterValidator(_check_class_name)]
 
 
+MAX_ZONES = 256  # per camera: a frontage is a handful; this bounds validation time on hostile input
+MAX_POLYGON_POINTS = 256
+
+
 def clock_minutes(clock: str) -> int:
     """Minutes since midnight: "08:30" -> 510; "24:00" -> 1440 (the end of the day)."""
     hours, minutes = clock.split(":")
@@ -219,7 +223,9 @@ class Zone(StrictModel):
     id: Identifier = Field(description="Unique within the camera; used in incidents and topics.")
     name: Text | None = Field(default=None, description="Human name, any script.")
     kind: ZoneKind = Field(description="monitored: goods here are reported; exempt: never reported.")
-    polygon: tuple[Point, ...] = Field(description="Outline as normalised [x, y] points in order.")
+    polygon: tuple[Point, ...] = Field(
+        max_length=MAX_POLYGON_POINTS, description="Outline as normalised [x, y] points in order."
+    )
     shop: Shop | None = Field(default=None, description="Who gets the reminder; required when monitored.")
     classes: frozenset[ClassName] = Field(
         default=DEFAULT_GOODS_CLASSES,
@@ -269,7 +275,9 @@ class ZoneFile(StrictModel):
     timezone: Annotated[str, Strict()] = Field(
         default="Asia/Shanghai", description="IANA time zone that schedules are written in."
     )
-    zones: tuple[Zone, ...] = Field(description="Monitored and exempt areas of this camera.")
+    zones: tuple[Zone, ...] = Field(
+        max_length=MAX_ZONES, description="Monitored and exempt areas of this camera."
+    )
 
     @field_validator("timezone")
     @classmethod

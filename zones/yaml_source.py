@@ -24,6 +24,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from zones.limits import document_problem
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -118,7 +120,12 @@ def _looks_like_json(text: str, source_name: str) -> bool:
 
 
 def parse_text(text: str, source_name: str) -> SourceDocument:
-    """Parse YAML or JSON text; a syntax error raises ConfigFileError with its line."""
+    """Parse YAML or JSON text; a syntax error or a broken limit (zones.limits) raises
+    ConfigFileError with its line."""
+    too_much = document_problem(text)
+    if too_much is not None:
+        line, message = too_much
+        raise ConfigFileError([Problem(source_name, line, "", message)])
     if source_name.lower().endswith(".json"):
         # YAML reads `{"b": }` as null; a file named .json must be JSON.
         try:
@@ -138,7 +145,7 @@ def parse_text(text: str, source_name: str) -> SourceDocument:
         line = None if mark is None else mark.line + 1
         message = " ".join(part for part in (err.context, err.problem) if part) or "invalid YAML"
         raise ConfigFileError([Problem(source_name, line, "", f"invalid YAML: {message}")]) from err
-    except (YAMLError, ValueError) as err:
+    except (YAMLError, ValueError, RecursionError) as err:
         raise ConfigFileError([Problem(source_name, None, "", f"invalid YAML: {err}")]) from err
     return SourceDocument(source_name, root, to_plain(root))
 

@@ -116,7 +116,7 @@ class ConfigSync:
         return self._apply(message, persist=False)
 
     def on_config(self, message: ConfigMessage) -> None:
-        """The publisher's callback for every config message (paho's network thread)."""
+        """The publisher's callback for every config message (its config thread, never paho's)."""
         self._apply(message, persist=True)
 
     def on_rejected(self, version: int | None, problems: Sequence[str]) -> None:
@@ -128,16 +128,21 @@ class ConfigSync:
             self._reject(version, list(problems) or ["config message: unreadable"])
 
     def _apply(self, message: ConfigMessage, *, persist: bool) -> bool:
+        """Validate outside the lock (the health probe reads status() meanwhile), then swap in."""
+        if message.node_id != self.node_id:
+            log.error("config v%d is for node %s, not %s", message.version, message.node_id, self.node_id)
+            return False
         with self._lock:
-            if message.node_id != self.node_id:
-                log.error(
-                    "config version %d is for node %s, not %s", message.version, message.node_id, self.node_id
-                )
-                return False
-            if self._applied_version is not None and message.version <= self._applied_version:
-                log.debug("config version %d: already at %d", message.version, self._applied_version)
-                return False
-            zone_files, problems = self._validate(message)
+            applied, rejected = self._applied_version, self._rejected
+        if applied is not None and message.version <= applied:
+            log.debug("config version %d: already at %d", message.version, applied)
+            return False
+        if rejected is not None and rejected.version == message.version:
+            # The broker redelivers the retained message on every reconnect: validate a poison once.
+            log.debug("config version %d: rejected already", message.version)
+            return False
+        zone_files, problems = self._validate(message)
+        with self._lock:
             if problems:
                 self._reject(message.version, problems)
                 return False
@@ -174,6 +179,9 @@ class ConfigSync:
                 problems.extend(
                     str(problem) for problem in err.problems if problem.severity is Severity.ERROR
                 )
+                continue
+            except (RecursionError, MemoryError, ValueError) as err:  # beyond what the limits foresee
+                problems.append(f"{source}: could not be read: {type(err).__name__}")
                 continue
             if zone_file.camera_id != camera_id:
                 problems.append(f"{source}: camera_id: is '{zone_file.camera_id}', expected '{camera_id}'")

@@ -146,3 +146,16 @@ def test_a_bearer_token_needs_no_csrf(client: TestClient, server: ReviewServer) 
     token = server.accounts.create_api_token("admin", "ci", "test")
     response = client.post(URL, json=body(BOW_TIE), headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and response.json()["valid"] is False
+
+
+def test_a_deeply_nested_or_aliased_document_is_a_problem_not_a_500(
+    client: TestClient, as_admin: str
+) -> None:
+    for document in ("[" * 100_000, "a: &a [1, 2]\nb: [*a, *a]\n"):
+        response = client.post(URL, json=body(document), headers={"X-CSRF-Token": as_admin})
+        assert response.status_code == 200, response.text
+        assert response.json()["valid"] is False
+        saved = client.put(
+            URL.removesuffix("/validate"), json=body(document), headers={"X-CSRF-Token": as_admin}
+        )
+        assert 400 <= saved.status_code < 500, saved.text

@@ -145,3 +145,20 @@ def test_every_command_has_help() -> None:
     for command in ("validate", "render"):
         result = CliRunner().invoke(main, ["zones", command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * 100_000, "h.yaml:1: collections nested more than 32 deep"),
+        ("a: &a [x, x, x]\nb: [*a, *a, *a]\n", "h.yaml:1: anchors and aliases"),
+        ("camera_id: c\n" + "#" * 10 + "\n" + "x" * 600_000, "exceeds the limit"),
+    ],
+)
+def test_hostile_files_get_one_line_with_file_and_line_not_a_traceback(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    code, lines, err = run("validate", str(write(tmp_path, "h.yaml", text)))
+    output = "\n".join(lines) + err
+    assert code == 1 and expected in output, output
+    assert "Traceback" not in output and "RecursionError" not in output

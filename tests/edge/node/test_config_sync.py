@@ -295,3 +295,55 @@ def test_corrupt_cache_falls_back_to_local_zones(tmp_path: Path) -> None:
     sync = ConfigSync(NODE, {"cam-01": cam}, cache)
     assert not sync.load_cached()
     assert sync.applied_version is None and cam.applied == []
+
+
+DEEP_CONFIG = b'{"schema": "curbwatch.config/1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+DEEP_ZONES = "camera_id: cam-01\nzones: " + "[" * 40 + "]" * 40
+LAUGHS = """\
+camera_id: cam-01
+a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+zones: [*e]
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "problem"),
+    [
+        ("100,000 nested [", b"[" * 100_000, "config message: "),
+        ("deep JSON config", DEEP_CONFIG, "config message: "),
+        ("billion laughs", None, "anchors and aliases"),
+        ("deeply nested zones", None, "nested more than 32 deep"),
+    ],
+)  # fmt: skip
+def test_poison_configs_are_refused_off_the_network_thread_and_the_node_stays_up(
+    own_broker: MosquittoBroker, tmp_path: Path, watcher: HealthWatcher, name: str, payload: bytes | None,
+    problem: str,
+) -> None:  # fmt: skip
+    """Issue 10's cases 1 and 2 against the real broker: retained, redelivered, never fatal."""
+    cam = RecordingCamera()
+    sync, publisher, _metrics = _start_node(own_broker, tmp_path, {"cam-01": cam})
+    try:
+        if payload is None:
+            document = (
+                LAUGHS if name == "billion laughs" else "camera_id: cam-01\nzones: " + "[" * 40 + "]" * 40
+            )
+            review = _settings(own_broker, "review")
+            issued = datetime(2024, 5, 4, tzinfo=UTC)
+            publish_config(review, NODE, ConfigMessage(node_id=NODE, version=9, issued_at=issued,
+                                                       cameras={"cam-01": document}))  # fmt: skip
+        else:
+            _retain_raw(own_broker, payload)
+        _wait(lambda: sync.status().rejected is not None, 20)
+        rejected = sync.status().rejected
+        assert rejected is not None and any(problem in p for p in rejected.problems), rejected.problems
+        # The node is still connected and still reports: the network thread lived.
+        assert publisher.stats().connected
+        before = watcher.health()
+        _wait(lambda: watcher.health() is not before and watcher.health() is not None, 10)
+        assert cam.applied == []
+    finally:
+        publisher.stop(2.0)
