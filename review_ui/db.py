@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from uplink.sqlite import write_transaction
+
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -41,7 +43,9 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
-        with self._write_lock, self._writer.atomic():
+        """BEGIN IMMEDIATE (uplink.sqlite.write_transaction): a deferred transaction that reads
+        then writes fails with "database is locked" when the ingest committed in between."""
+        with self._write_lock, write_transaction(self._writer):
             yield self._writer
 
     @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import re
 from datetime import timedelta
 from urllib.parse import quote, urlencode
 
@@ -19,6 +20,9 @@ from review_ui.clock import Clock
 PURPOSE = b"curbwatch.evidence-link/1"
 # Long enough for a shop to open the link after the rectification deadline and dispute it.
 TTL_H = 24.0 * 14
+
+
+_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 class LinkCheck(enum.Enum):
@@ -45,7 +49,7 @@ class EvidenceLinks:
 
     def check(self, incident_id: str, exp: str, sig: str) -> LinkCheck:
         """Signature first (a forged expiry must not tell anything), then the expiry."""
-        if not exp.isdigit() or len(exp) > 12:
+        if not _SECONDS.fullmatch(exp):  # ASCII digits only: "²".isdigit() is True, int("²") fails
             return LinkCheck.BAD_SIGNATURE
         if not hmac.compare_digest(self.signature(incident_id, int(exp)), sig):
             return LinkCheck.BAD_SIGNATURE

@@ -135,8 +135,10 @@ class Ingest:
             raise Rejected(str(exc)) from exc
         if where.kind is TopicKind.NODE_STATUS:
             return self._node_status(where, payload, received_at)
-        if not payload:  # an empty retained message only clears the topic on the broker
-            return IngestOutcome(OutcomeKind.IGNORED, "empty payload")
+        if not payload:
+            if where.kind is TopicKind.INCIDENT:  # events are never retained: empty is broken input
+                raise Rejected("empty incident payload")
+            return IngestOutcome(OutcomeKind.IGNORED, "empty payload")  # a cleared retained topic
         if where.kind is TopicKind.INCIDENT:
             message = _parse_incident(payload)
             _check_origin(where, message.node_id, message.camera_id)

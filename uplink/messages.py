@@ -90,7 +90,11 @@ class WireModel(BaseModel):
     """Strict: no type coercion, no unknown keys, immutable once parsed."""
 
     model_config = ConfigDict(
-        strict=True, extra="forbid", frozen=True, json_schema_extra=_schema_field_required
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,  # JSON has no Infinity/NaN; Python's parser accepts them anyway
+        json_schema_extra=_schema_field_required,
     )
 
 
@@ -111,6 +115,37 @@ class DetectedObject(WireModel):
     bbox: NormalisedBox
 
 
+MAX_EVIDENCE_SIDE_PX = 8192
+
+
+def jpeg_problem(data: bytes) -> str | None:
+    """Why `data` is not a JPEG a browser may be given, or None: the magic, then the frame size."""
+    if not data.startswith(b"\xff\xd8\xff"):
+        return "no JPEG signature (FF D8 FF)"
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return "broken JPEG segment structure"
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        # SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC).
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if position + 9 > len(data):
+                return "truncated frame header"
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            if not (1 <= width <= MAX_EVIDENCE_SIDE_PX and 1 <= height <= MAX_EVIDENCE_SIDE_PX):
+                return f"frame of {width}x{height} px, limit {MAX_EVIDENCE_SIDE_PX} per side"
+            return None
+        if marker == 0xDA or length < 2:  # scan data before any frame header
+            return "no frame header before the image data"
+        position += 2 + length
+    return "no frame header"
+
+
 class Evidence(WireModel):
     """The annotated JPEG, embedded so it travels atomically with its event (docs/mqtt.md)."""
 
@@ -124,9 +159,13 @@ class Evidence(WireModel):
 
     @model_validator(mode="after")
     def _data_matches_digest(self) -> Evidence:
-        digest = hashlib.sha256(self.jpeg()).hexdigest()
+        jpeg = self.jpeg()
+        digest = hashlib.sha256(jpeg).hexdigest()
         if digest != self.sha256:
             raise ValueError(f"evidence sha256 mismatch: declared {self.sha256}, data hashes to {digest}")
+        problem = jpeg_problem(jpeg)
+        if problem:
+            raise ValueError(f"evidence is not a usable JPEG: {problem}")
         return self
 
     def jpeg(self) -> bytes:
@@ -148,7 +187,7 @@ class IncidentMessageV1(WireModel):
 
     schema_: Literal["curbwatch.incident/1"] = Field(default=INCIDENT_SCHEMA_V1, alias="schema")
     incident_id: UUID
-    seq: int = Field(ge=0, description="per incident, +1 for each event; 0 is the opened event")
+    seq: int = Field(ge=0, le=2**63 - 1, description="per incident, +1 for each event; 0 is the opened event")
     event: IncidentEventKind
     node_id: Identifier
     camera_id: Identifier

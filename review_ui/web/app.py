@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 
 from review_ui.web import api, live, pages_admin, pages_auth, pages_review, pages_shops, pages_users
 from review_ui.web.context import AppContext
+from review_ui.web.guard import Guard
 from review_ui.web.render import SECURITY_HEADERS, render
 from review_ui.web.security import Forbidden, LoginRequired, is_api, principal_of
 
@@ -61,4 +62,5 @@ def create_app(ctx: AppContext) -> FastAPI:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422, headers=SECURITY_HEADERS)
 
+    app.add_middleware(Guard, headers=SECURITY_HEADERS)
     return app

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from review_ui import queries
 from review_ui.auth import Principal, Role
 from review_ui.web.context import AppContext
+from review_ui.web.params import non_negative_int
 from review_ui.web.render import render
 from review_ui.web.security import client_ip, requirer
 
@@ -76,11 +77,11 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.get("/audit")
     def audit_page(request: Request, user: Admin) -> Response:
-        before = request.query_params.get("before", "")
+        before = non_negative_int(request.query_params.get("before"))
         params: list[object] = []
         where = ""
-        if before.isdigit():
-            where, params = " WHERE id < ?", [int(before)]
+        if before is not None:
+            where, params = " WHERE id < ?", [before]
         rows = list(
             ctx.store.read().query(
                 f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, PAGE]

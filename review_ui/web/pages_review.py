@@ -14,6 +14,7 @@ from review_ui.evidence_links import LinkCheck
 from review_ui.files import stored_file
 from review_ui.review import RejectReason, ReviewError, Verdict
 from review_ui.web.context import AppContext
+from review_ui.web.params import non_negative_int
 from review_ui.web.render import render
 from review_ui.web.security import client_ip, requirer
 
@@ -35,7 +36,7 @@ def queue_filter(request: Request) -> queries.QueueFilter:
         status=status if status in (*queries.STATUSES, "") else "pending",
         date_from=text("from") if DATE.match(text("from")) else "",
         date_to=text("to") if DATE.match(text("to")) else "",
-        page=int(page) if page.isdigit() and len(page) < 7 else 0,
+        page=non_negative_int(page, 999_999) or 0,
     )
 
 

@@ -114,7 +114,7 @@ def test_evidence_is_written_by_seq_and_left_out_of_the_event_payload(
     ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     iid = uuid.uuid4()
-    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 10
+    jpeg = real_jpeg(0)
     ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 0, OPENED, evidence=Evidence.from_jpeg(jpeg))))
     ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 1, UPDATED)))  # no new evidence: keep the old
     stored = row(db, iid)
@@ -129,8 +129,8 @@ def test_before_now_of_incident_2_is_written_beside_the_evidence_and_1_still_rea
     ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     iid = uuid.uuid4()
-    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 10
-    before_now = b"\xff\xd8\xff\xe0before|now" * 50
+    jpeg = real_jpeg(0)
+    before_now = real_jpeg(1)
     opened = incident(
         iid, 0, OPENED, evidence=Evidence.from_jpeg(jpeg), before_now=Evidence.from_jpeg(before_now)
     )
@@ -233,8 +233,34 @@ def test_camera_status_of_both_versions_sets_state_and_view(
     assert (row["state"], row["view"]) == ("streaming", "obstructed")
 
 
+def real_jpeg(seed: int) -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, data = cv2.imencode(".jpg", np.full((24, 32, 3), 40 + seed, np.uint8))
+    assert ok
+    return bytes(data.tobytes())
+
+
 def _good() -> bytes:
     return to_json(incident(uuid.UUID(int=1), 0, OPENED))
+
+
+# A JPEG header that declares a 65000x65000 frame (SOF0), and nothing after it.
+HUGE_JPEG_HEADER = bytes.fromhex("ffd8ffc0001108fde8fde803012200021101031101")
+
+
+def _with_evidence(data: bytes) -> bytes:
+    import base64
+    import hashlib
+
+    document = json.loads(_good())
+    document["evidence"] = {
+        "content_type": "image/jpeg",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "data": base64.b64encode(data).decode(),
+    }
+    return json.dumps(document).encode()
 
 
 def _edit(**changes: Any) -> bytes:
@@ -278,6 +304,12 @@ BAD_INPUT = [
         ).encode(),
         "invalid NodeHealthV1: cameras",
     ),
+    ("empty incident", INCIDENT_TOPIC, b"", "empty incident payload"),
+    ("infinite dwell", INCIDENT_TOPIC, _good().replace(b'"seq":0', b'"seq":0,"dwell_s":Infinity'), "dwell_s"),
+    ("seq beyond 64 bits", INCIDENT_TOPIC, _good().replace(b'"seq":0', b'"seq":9223372036854775808'), "seq"),
+    ("HTML as evidence", INCIDENT_TOPIC, _with_evidence(b"<html><script>alert(1)</script></html>"), "JPEG"),
+    ("empty evidence", INCIDENT_TOPIC, _with_evidence(b""), "JPEG"),
+    ("65000 px evidence", INCIDENT_TOPIC, _with_evidence(HUGE_JPEG_HEADER), "65000x65000"),
     ("health /4", T.node_health(NODE), b'{"schema": "curbwatch.health/4"}', "unknown schema"),
     (
         "camera status /3",
