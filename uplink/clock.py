@@ -17,3 +17,8 @@ def format_utc(value: datetime) -> str:
     if value.utcoffset() is None:
         raise ValueError("naive datetime: pass an aware UTC datetime")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_utc(text: str) -> datetime:
+    """The inverse of format_utc."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

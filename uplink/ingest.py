@@ -61,6 +61,22 @@ class IngestOutcome:
     kind: OutcomeKind
     reason: str | None = None
     incident_id: UUID | None = None
+    seq: int | None = None  # with incident_id: the event now in the database
+    node_id: str | None = None
+
+    @property
+    def stored_event(self) -> bool:
+        """The event is in the database (new, late or a duplicate): the node may let it go."""
+        return (
+            self.incident_id is not None
+            and self.seq is not None
+            and self.kind
+            in (
+                OutcomeKind.STORED,
+                OutcomeKind.LATE,
+                OutcomeKind.DUPLICATE,
+            )
+        )
 
 
 class Rejected(Exception):
@@ -213,8 +229,12 @@ class Ingest:
                 received_at,
             ],
         ).rowcount
+
+        def stored(kind: OutcomeKind) -> IngestOutcome:
+            return IngestOutcome(kind, None, message.incident_id, message.seq, message.node_id)
+
         if not inserted:
-            return IngestOutcome(OutcomeKind.DUPLICATE, incident_id=message.incident_id)
+            return stored(OutcomeKind.DUPLICATE)
         evidence_path = None
         if message.evidence is not None:
             evidence_path = f"{incident_id}/{message.seq}.jpg"
@@ -232,7 +252,7 @@ class Ingest:
                 f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join(':' + name for name in row)})",
                 row,
             )
-            return IngestOutcome(OutcomeKind.STORED, incident_id=message.incident_id)
+            return stored(OutcomeKind.STORED)
         newer = message.seq > existing["last_seq"]
         changes = _advance(existing, message, evidence_path, newer)
         if before_now_path is not None and (newer or existing["before_now_path"] is None):
@@ -243,9 +263,7 @@ class Ingest:
                 f"UPDATE incidents SET {assignments} WHERE incident_id = :incident_id",
                 {**changes, "incident_id": incident_id},
             )
-        return IngestOutcome(
-            OutcomeKind.STORED if newer else OutcomeKind.LATE, incident_id=message.incident_id
-        )
+        return stored(OutcomeKind.STORED if newer else OutcomeKind.LATE)
 
 
 def _upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -2,7 +2,10 @@
 
 clean_session=False with a fixed client id: the broker queues QoS 1 messages while the ingest
 is down and delivers them when it is back. manual_ack: a message is PUBACKed only after its
-batch committed, so a crash between receipt and commit means redelivery, not loss.
+batch committed, so a crash between receipt and commit means redelivery, not loss. After the
+commit each node also hears which of its events are stored (curbwatch.ack/1 on {node}/ack):
+only then does the edge let them go, so a broker that crashes with events it PUBACKed but never
+delivered loses nothing (the edge re-sends them).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from uuid import UUID
 import paho.mqtt.client as mqtt
 
 from uplink.clock import Clock, utc_now
-from uplink.ingest import DEFAULT_MAX_PAYLOAD_BYTES, Ingest
+from uplink.ingest import DEFAULT_MAX_PAYLOAD_BYTES, Ingest, IngestOutcome
+from uplink.messages import MAX_ACKED_EVENTS, AckedEvent, StoredAck, to_json
 from uplink.mqtt import ClientFactory, new_client
 from uplink.review_db import open_review_database
 from uplink.settings import MqttSettings
@@ -71,6 +75,7 @@ class IngestService:
         self._subscribed = threading.Event()
         self._thread: threading.Thread | None = None
         self.stored_batches = 0
+        self.acknowledged_events = 0
 
     def start(self) -> None:
         # Migrate here, not in the thread, so a broken database fails start() loudly.
@@ -144,7 +149,7 @@ class IngestService:
                             return
                         continue
                 try:
-                    ingest.handle_batch([(item.topic, item.payload) for item in batch])
+                    outcomes = ingest.handle_batch([(item.topic, item.payload) for item in batch])
                 except Exception:
                     # The database failed (disk, lock timeout): keep the batch unacknowledged, retry.
                     log.exception(
@@ -158,10 +163,27 @@ class IngestService:
                 for item in batch:
                     if item.qos > 0:
                         self.client.ack(item.mid, item.qos)
+                self._acknowledge_stored(outcomes)
                 self.stored_batches += 1
                 batch = []
         finally:
             db.close()
+
+    def _acknowledge_stored(self, outcomes: list[IngestOutcome]) -> None:
+        """End-to-end acknowledgement: tell each node which of its events are now committed
+        (duplicates too: the node re-sent because it had not heard). QoS 1, batched per node."""
+        by_node: dict[str, list[AckedEvent]] = {}
+        for outcome in outcomes:
+            if outcome.stored_event and outcome.node_id is not None:
+                assert outcome.incident_id is not None and outcome.seq is not None
+                by_node.setdefault(outcome.node_id, []).append(
+                    AckedEvent(incident_id=outcome.incident_id, seq=outcome.seq)
+                )
+        for node_id, events in by_node.items():
+            for start in range(0, len(events), MAX_ACKED_EVENTS):
+                ack = StoredAck(node_id=node_id, events=events[start : start + MAX_ACKED_EVENTS])
+                self.client.publish(self.topics.node_ack(node_id), to_json(ack), qos=1)
+        self.acknowledged_events += sum(len(events) for events in by_node.values())
 
     def _next_batch(self) -> list[_Received]:
         try:

@@ -35,6 +35,8 @@ HEALTH_SCHEMA_V2: Final = "curbwatch.health/2"  # still accepted by the ingest (
 HEALTH_SCHEMA_V1: Final = "curbwatch.health/1"  # still accepted by the ingest
 CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/2"
 CAMERA_STATUS_SCHEMA_V1: Final = "curbwatch.camera-status/1"  # still accepted by the ingest
+ACK_SCHEMA: Final = "curbwatch.ack/1"
+MAX_ACKED_EVENTS = 1000  # per ack message
 
 # A JPEG of a 1080p frame at quality ~85 is 200-400 KiB; 512 KiB leaves room and keeps one
 # incident message (base64: x4/3) under the ingest's default 1 MiB payload limit.
@@ -370,10 +372,17 @@ class NodeHealthV2(WireModel):
 class NodeHealth(NodeHealthV2):
     """Retained on {prefix}/{node}/health every health interval while the node is online.
 
-    /3 is /2 with the scene model's view and counts in each camera block.
+    /3 is /2 with the scene model's view and counts in each camera block, and the events the
+    centre has not acknowledged yet (end-to-end acknowledgement, curbwatch.ack/1).
     """
 
     schema_: Literal["curbwatch.health/3"] = Field(default=HEALTH_SCHEMA, alias="schema")  # type: ignore[assignment]
+    outbox_unacked: int | None = Field(
+        default=None, ge=0, description="events the centre has not acknowledged storing (sent or not)"
+    )
+    oldest_unacked_s: float | None = Field(
+        default=None, ge=0.0, description="age of the oldest of them, seconds"
+    )
     cameras: list[CameraHealth] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)  # type: ignore[assignment]
 
     model_config = ConfigDict(populate_by_name=True, title="NodeHealth3")
@@ -407,3 +416,19 @@ class CameraStatus(CameraStatusV1):
 def to_json(message: WireModel) -> bytes:
     """The one way models go on the wire: by alias (`schema`), compact, UTF-8."""
     return message.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+
+
+class AckedEvent(WireModel):
+    incident_id: UUID
+    seq: int = Field(ge=0, le=2**63 - 1)
+
+
+class StoredAck(WireModel):
+    """On {prefix}/{node}/ack from the centre: these events of the node are committed to its
+    database. Only then does the edge let their outbox rows go (PUBACK is only the broker)."""
+
+    schema_: Literal["curbwatch.ack/1"] = Field(default=ACK_SCHEMA, alias="schema")
+    node_id: Identifier
+    events: list[AckedEvent] = Field(min_length=1, max_length=MAX_ACKED_EVENTS)
+
+    model_config = ConfigDict(populate_by_name=True)

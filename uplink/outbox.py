@@ -8,7 +8,11 @@ Use it inside the edge's own transaction so the incident state and its event com
         outbox.enqueue(message, topics.incident(node_id, camera_id))
     # an exception in the block (OutboxFull included) rolls back both
 
-Rows are never deleted before they are sent; sent rows are pruned after `retention`.
+Rows are never deleted before the centre acknowledged them: `sent_at` is the broker's PUBACK,
+`acked_at` the centre's end-to-end acknowledgement (curbwatch.ack/1, after its commit). A row
+sent but not acknowledged within the publisher's ack timeout is made pending again and re-sent
+(the ingest is idempotent by (incident_id, seq)). Acknowledged rows are pruned after `retention`.
+Rows that are not incident events are acknowledged by their PUBACK.
 """
 
 from __future__ import annotations
@@ -52,6 +56,19 @@ def m001_outbox(db: sqlite_utils.Database) -> None:
         );
         CREATE INDEX outbox_unsent ON outbox(position) WHERE sent_at IS NULL;
         CREATE INDEX outbox_sent ON outbox(sent_at) WHERE sent_at IS NOT NULL;
+        """
+    )
+
+
+@migrations()
+def m002_end_to_end_ack(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE outbox ADD COLUMN acked_at TEXT;
+        UPDATE outbox SET acked_at = sent_at WHERE sent_at IS NOT NULL;  -- before: PUBACK was all
+        CREATE INDEX outbox_unacked ON outbox(incident_id, seq) WHERE acked_at IS NULL;
+        DROP INDEX outbox_sent;
+        CREATE INDEX outbox_acked ON outbox(acked_at) WHERE acked_at IS NOT NULL;
         """
     )
 
@@ -112,8 +129,8 @@ class Outbox:
     def _ensure_room(self, needed: int) -> None:
         if self.used_bytes() + needed <= self.max_bytes:
             return
-        # Sent rows are expendable before their retention ends; unsent rows never are.
-        freed = self.db.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL").rowcount
+        # Acknowledged rows are expendable before their retention ends; the others never are.
+        freed = self.db.execute("DELETE FROM outbox WHERE acked_at IS NOT NULL").rowcount
         used = self.used_bytes()
         if used + needed > self.max_bytes:
             log.error(
@@ -123,8 +140,10 @@ class Outbox:
                 self.backlog(),
                 needed,
             )
-            raise OutboxFull(f"outbox quota of {self.max_bytes} bytes reached ({used} used by unsent events)")
-        log.warning("outbox near quota: pruned %d sent rows early", freed)
+            raise OutboxFull(
+                f"outbox quota of {self.max_bytes} bytes reached ({used} used by unacknowledged events)"
+            )
+        log.warning("outbox near quota: pruned %d acknowledged rows early", freed)
 
     def used_bytes(self) -> int:
         """Pages in use (free pages excluded), i.e. what the rows cost on disk."""
@@ -142,33 +161,70 @@ class Outbox:
         ).fetchall()
         return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]
 
-    def mark_sent(self, positions: Iterable[int]) -> int:
-        """Call only for rows whose PUBACK arrived. Returns how many rows changed."""
+    def mark_sent(self, positions: Iterable[int], *, acknowledged: bool = False) -> int:
+        """Call only for rows whose PUBACK arrived. `acknowledged`: the PUBACK is all this node
+        waits for (no end-to-end acknowledgement); otherwise only non-incident rows are done.
+        Returns how many rows changed."""
         ids = list(positions)
         if not ids:
             return 0
         sent_at = format_utc(self._clock())
+        done_when = "1" if acknowledged else "incident_id IS NULL"
         changed = 0
         with self.transaction():
             for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 changed += self.db.execute(
-                    f"UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL AND position IN ({marks})",
-                    [sent_at, *chunk],
+                    f"UPDATE outbox SET sent_at = ?, acked_at = CASE WHEN {done_when} THEN ? END"
+                    f" WHERE sent_at IS NULL AND position IN ({marks})",
+                    [sent_at, sent_at, *chunk],
                 ).rowcount
         return changed
+
+    def mark_acked(self, events: Iterable[tuple[str, int]]) -> int:
+        """The centre stored these (incident_id, seq) events: their rows may go. Returns how many."""
+        at = format_utc(self._clock())
+        changed = 0
+        with self.transaction():
+            for incident_id, seq in events:
+                changed += self.db.execute(
+                    "UPDATE outbox SET acked_at = ?, sent_at = coalesce(sent_at, ?)"
+                    " WHERE incident_id = ? AND seq = ? AND acked_at IS NULL",
+                    [at, at, incident_id, seq],
+                ).rowcount
+        return changed
+
+    def resend_unacked(self, older_than: timedelta) -> int:
+        """Rows PUBACKed longer than `older_than` ago and still not acknowledged by the centre
+        become pending again (the broker lost them, or the centre has not stored them yet)."""
+        cutoff = format_utc(self._clock() - older_than)
+        with self.transaction():
+            return int(
+                self.db.execute(
+                    "UPDATE outbox SET sent_at = NULL"
+                    " WHERE acked_at IS NULL AND sent_at IS NOT NULL AND sent_at < ?",
+                    [cutoff],
+                ).rowcount
+            )
 
     def backlog(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
 
+    def unacked(self) -> tuple[int, str | None]:
+        """Rows the centre has not acknowledged yet (sent or not), and the oldest one's created_at."""
+        count, oldest = self.db.execute(
+            "SELECT count(*), min(created_at) FROM outbox WHERE acked_at IS NULL"
+        ).fetchone()
+        return int(count), oldest
+
     def prune(self) -> int:
-        """Delete sent rows older than the retention; returns how many."""
+        """Delete acknowledged rows older than the retention; returns how many."""
         cutoff = format_utc(self._clock() - self.retention)
         with self.transaction():
             return int(
                 self.db.execute(
-                    "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", [cutoff]
+                    "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?", [cutoff]
                 ).rowcount
             )
 

@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
-from uplink.clock import Clock, utc_now
+from uplink.clock import Clock, parse_utc, utc_now
 from uplink.messages import (
     MAX_HEALTH_CAMERAS,
     MAX_HEALTH_PROBLEMS,
@@ -33,6 +34,7 @@ from uplink.messages import (
     ConfigMessage,
     NodeHealth,
     NodeState,
+    StoredAck,
     to_json,
 )
 from uplink.mqtt import ClientFactory, new_client
@@ -42,6 +44,13 @@ from uplink.sqlite import open_database
 from uplink.topics import Topics, check_id
 
 log = logging.getLogger(__name__)
+
+# End-to-end acknowledgement (docs/mqtt.md): a PUBACKed event the centre has not acknowledged
+# storing within this long is sent again. Long enough for a busy ingest, short enough that a
+# broker crash costs minutes, not the event.
+DEFAULT_ACK_TIMEOUT_S = 120.0
+RESEND_CHECK_S = 5.0
+MAX_ACK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,8 @@ class Publisher:
         health_probe: Callable[[], HealthProbe] = HealthProbe,
         on_config: Callable[[ConfigMessage], None] | None = None,
         on_config_rejected: ConfigRejectedCallback | None = None,
+        ack_timeout_s: float | None = DEFAULT_ACK_TIMEOUT_S,
+        resend_check_s: float = RESEND_CHECK_S,
         client_factory: ClientFactory = new_client,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -104,6 +115,10 @@ class Publisher:
         self._health_probe = health_probe
         self._on_config = on_config
         self._on_config_rejected = on_config_rejected
+        # None: the PUBACK is all this node waits for (a centre without end-to-end acks).
+        self._ack_timeout = None if not ack_timeout_s else timedelta(seconds=ack_timeout_s)
+        self._stored_acks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._resend_check_s = resend_check_s
         self._clock = clock
         self._monotonic = monotonic
         self.client = client_factory(settings, clean_session=True)
@@ -127,6 +142,7 @@ class Publisher:
         self._mark_interval_s = 0.05
         self._published = 0
         self._acknowledged = 0
+        self._stored = 0  # rows the centre acknowledged storing
         self._backlog = 0
         self._started_at = monotonic()
         self._next_health = 0.0
@@ -209,6 +225,8 @@ class Publisher:
         client.publish(self.topics.node_status(self.node_id), NodeState.ONLINE.value, qos=1, retain=True)
         if self._on_config is not None:
             client.subscribe(self.topics.node_config(self.node_id), qos=1)
+        if self._ack_timeout is not None:
+            client.subscribe(self.topics.node_ack(self.node_id), qos=1)
         self._connected.set()
         self._next_health = 0.0
         self._wake.set()
@@ -222,7 +240,13 @@ class Publisher:
         self._wake.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        """Network thread: hand the payload over and return; a newer one replaces a waiting one."""
+        """Network thread: hand the payload over and return (acks to the drain thread; configs
+        to the config thread, a newer one replacing a waiting one)."""
+        if message.topic == self.topics.node_ack(self.node_id):
+            if len(message.payload) <= MAX_ACK_BYTES:
+                self._stored_acks.put(bytes(message.payload))
+                self._wake.set()
+            return
         if self._on_config is None or not message.payload:
             return  # an empty retained payload means the review server cleared the config
         with self._config_ready:
@@ -289,7 +313,7 @@ class Publisher:
         outbox = self._open_outbox(self._outbox_path)
         cursor = 0  # highest position handed to paho in this process
         self._next_health = 0.0
-        next_prune = next_backlog = next_mark = self._monotonic()
+        next_prune = next_backlog = next_mark = next_resend = self._monotonic()
         try:
             while True:
                 self._wake.wait(self._poll_s)
@@ -299,6 +323,11 @@ class Publisher:
                 if len(self._acked) >= 500 or now >= next_mark or self._stop_deadline is not None:
                     self._mark_sent(outbox)
                     next_mark = now + self._mark_interval_s
+                self._settle_stored(outbox)
+                if self._ack_timeout is not None and self._monotonic() >= next_resend:
+                    if outbox.resend_unacked(self._ack_timeout):
+                        cursor = 0  # the re-opened rows lie behind the cursor
+                    next_resend = self._monotonic() + self._resend_check_s
                 if self._connected.is_set():
                     self._send_latest()
                     cursor = self._fill_window(outbox, cursor)
@@ -334,11 +363,31 @@ class Publisher:
             if position is not None:  # None: status/health/latest, or not ours
                 self._acked.append(position)
 
+    def _settle_stored(self, outbox: Outbox) -> None:
+        """The centre's acknowledgements: parsed here (not on the network thread), rows let go."""
+        events: list[tuple[str, int]] = []
+        while True:
+            try:
+                payload = self._stored_acks.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                ack = StoredAck.model_validate_json(payload)
+            except (ValidationError, ValueError, RecursionError) as exc:
+                log.warning("node %s: unreadable ack ignored: %s", self.node_id, str(exc)[:200])
+                continue
+            if ack.node_id != self.node_id:
+                log.warning("node %s: ack for node %s ignored", self.node_id, ack.node_id)
+                continue
+            events.extend((str(event.incident_id), event.seq) for event in ack.events)
+        if events:
+            self._stored += outbox.mark_acked(events)
+
     def _mark_sent(self, outbox: Outbox) -> None:
         # One write transaction per batch, not per PUBACK: each one contends for the write lock
         # with the edge's enqueue. Unmarked acked rows are only resent after a crash (deduplicated).
         if self._acked:
-            outbox.mark_sent(self._acked)
+            outbox.mark_sent(self._acked, acknowledged=self._ack_timeout is None)
             self._acknowledged += len(self._acked)
             self._acked = []
 
@@ -346,7 +395,11 @@ class Publisher:
         free = self._window - len(self._in_flight)
         if free <= 0:
             return cursor
+        flying = set(self._in_flight.values())
         for row in outbox.pending(limit=free, after=cursor):
+            cursor = row.position
+            if row.position in flying:  # re-opened while its PUBACK is still due: once is enough
+                continue
             info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
             # NO_CONN still queues a QoS 1 message inside paho; anything else did not queue it.
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
@@ -358,7 +411,6 @@ class Publisher:
                 self._acks.put(info.mid)  # nothing will acknowledge it; handing it over is all
             self._in_flight[info.mid] = row.position
             self._published += 1
-            cursor = row.position
         return cursor
 
     def _send_latest(self) -> None:
@@ -382,6 +434,8 @@ class Publisher:
     def _health(self, outbox: Outbox, now: float) -> NodeHealth:
         probe = self._health_probe()
         config_version = probe.config.applied_version if probe.config is not None else probe.config_version
+        unacked, oldest = outbox.unacked()
+        oldest_s = None if oldest is None else max(0.0, (self._clock() - parse_utc(oldest)).total_seconds())
         return NodeHealth(
             node_id=self.node_id,
             at=self._clock(),
@@ -391,6 +445,8 @@ class Publisher:
             software_version=probe.software_version,
             cameras=list(probe.cameras[:MAX_HEALTH_CAMERAS]) or None,
             config=probe.config,
+            outbox_unacked=unacked,
+            oldest_unacked_s=None if oldest_s is None else round(oldest_s, 1),
         )
 
 

@@ -20,6 +20,7 @@ from uplink.messages import (
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
+    StoredAck,
     WireModel,
 )
 
@@ -35,6 +36,7 @@ MODELS: dict[str, type[WireModel]] = {
     "health-3.json": NodeHealth,
     "camera-status-1.json": CameraStatusV1,  # still accepted by the ingest
     "camera-status-2.json": CameraStatus,
+    "ack-1.json": StoredAck,
 }
 
 

@@ -24,6 +24,7 @@ class TopicKind(StrEnum):
     NODE_STATUS = "status"
     NODE_HEALTH = "health"
     NODE_CONFIG = "config"
+    NODE_ACK = "ack"
     CAMERA_STATUS = "camera-status"
     INCIDENT = "incident"
     SNAPSHOT = "snapshot"
@@ -33,6 +34,7 @@ _NODE_LEAVES = {
     "status": TopicKind.NODE_STATUS,
     "health": TopicKind.NODE_HEALTH,
     "config": TopicKind.NODE_CONFIG,
+    "ack": TopicKind.NODE_ACK,
 }
 _CAMERA_LEAVES = {
     "status": TopicKind.CAMERA_STATUS,
@@ -77,6 +79,10 @@ class Topics:
 
     def node_config(self, node_id: str) -> str:
         return f"{self.prefix}/{check_id(node_id, 'node')}/config"
+
+    def node_ack(self, node_id: str) -> str:
+        """The centre's end-to-end acknowledgements of stored events, to one node."""
+        return f"{self.prefix}/{check_id(node_id, 'node')}/ack"
 
     def camera_status(self, node_id: str, camera_id: str) -> str:
         return f"{self.prefix}/{check_id(node_id, 'node')}/{check_id(camera_id, 'camera')}/status"

@@ -247,6 +247,7 @@ class NodeRuntime:
             ),
             on_config=self.config_sync.on_config,
             on_config_rejected=self.config_sync.on_rejected,
+            ack_timeout_s=config.outbox.ack_timeout_s or None,
             client_factory=seams.client_factory,
             clock=seams.clock,
             monotonic=seams.monotonic,

@@ -149,7 +149,15 @@ class OutboxSection(StrictModel):
         description="Quota of the database.",
     )
     retention_days: float = Field(
-        strict=True, default=7.0, ge=0.0, le=365.0, description="Sent events kept this long."
+        strict=True, default=7.0, ge=0.0, le=365.0, description="Acknowledged events kept this long."
+    )
+    ack_timeout_s: float = Field(
+        strict=True,
+        default=120.0,
+        ge=0.0,
+        le=86_400.0,
+        description="An event the centre has not acknowledged storing this long after its PUBACK is "
+        "sent again; 0: the PUBACK is enough (a review server older than curbwatch.ack/1).",
     )
 
 

@@ -36,19 +36,18 @@ class MosquittoBroker:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "mosquitto.conf"
+        stored = f"persistence true\npersistence_location {workdir}/\nautosave_interval 1\n"
         self.config_path.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "autosave_interval 1\n"
-            "max_queued_messages 100000\n"
+            + (stored if persistence else "persistence false\n")
+            + "max_queued_messages 100000\n"
             "message_size_limit 0\n"
             f"log_dest file {workdir}/mosquitto.log\n" + ("user root\n" if os.geteuid() == 0 else "")
             # As root, mosquitto drops to the `mosquitto` user, which cannot write into
@@ -75,6 +74,14 @@ class MosquittoBroker:
         log_path = self.workdir / "mosquitto.log"
         log = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else "(no log written)"
         raise RuntimeError(f"mosquitto did not start on port {self.port}:\n{log}")
+
+    def kill(self) -> None:
+        """SIGKILL: what the broker had not written to disk is gone (all of it without persistence)."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait()
+        self.process = None
 
     def stop(self) -> None:
         if self.process is None:

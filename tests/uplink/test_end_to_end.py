@@ -203,3 +203,47 @@ def test_events_published_while_the_ingest_is_down_are_delivered(
     finally:
         publisher.stop()
         outbox.close()
+
+
+def test_a_broker_crash_with_events_it_acknowledged_loses_nothing(tmp_path: Path) -> None:
+    """Issue 10 case 3, the chaos test: events flowing, the ingest down, the broker (no disk: the
+    worst case) killed with -9 and restarted, the ingest restarted: every event stored once."""
+    broker = MosquittoBroker(tmp_path / "broker", persistence=False)
+    broker.start()
+    node_id = "node-chaos"
+    db_path = tmp_path / "review.db"
+    ingest = IngestService(settings_for(broker, "review-ingest"), db_path, tmp_path / "evidence")
+    ingest.start()
+    assert ingest.wait_subscribed(10)
+    outbox = Outbox(tmp_path / "edge.db")
+    first = [m for _ in range(20) for m in lifecycle(uuid.uuid4(), updates=2, node_id=node_id)]
+    later = [m for _ in range(20) for m in lifecycle(uuid.uuid4(), updates=2, node_id=node_id)]
+    publisher = Publisher(
+        settings_for(broker, node_id), tmp_path / "edge.db", ack_timeout_s=2.0, resend_check_s=0.5
+    )
+    publisher.start()
+    try:
+        enqueue_all(outbox, first)
+        wait_until(lambda: len(stored_events(db_path)) == len(first), 20, "the first events stored")
+        wait_until(lambda: outbox.unacked()[0] == 0, 10, "the centre to acknowledge them")
+        ingest.stop()  # its session stays on the broker, which queues for it (in memory only)
+        enqueue_all(outbox, later)
+        wait_until(lambda: outbox.backlog() == 0, 20, "the broker to PUBACK every later event")
+        assert outbox.unacked()[0] == len(later)  # PUBACKed, not stored: the rows stay
+        broker.kill()  # the queued events are gone with it
+        broker.start()
+        ingest = IngestService(settings_for(broker, "review-ingest"), db_path, tmp_path / "evidence")
+        ingest.start()
+        assert ingest.wait_subscribed(10)
+        wait_until(
+            lambda: len(stored_events(db_path)) == len(first) + len(later), 60, "the re-sent events stored"
+        )
+        wait_until(lambda: outbox.unacked()[0] == 0, 20, "every event acknowledged")
+        stored = stored_events(db_path)
+        assert sorted(stored) == sorted((str(m.incident_id), m.seq) for m in first + later)
+        assert len(stored) == len(set(stored))  # exactly once
+    finally:
+        publisher.stop()
+        ingest.stop()
+        outbox.close()
+        broker.stop()

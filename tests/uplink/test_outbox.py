@@ -116,17 +116,39 @@ def test_sent_rows_make_room_before_the_quota_refuses(tmp_path: Path) -> None:
     assert outbox.backlog() == len(positions) // 2
 
 
-def test_prune_keeps_unsent_and_recent_sent_rows(tmp_path: Path) -> None:
+def test_prune_keeps_unacknowledged_and_recent_rows(tmp_path: Path) -> None:
     clock = FakeClock()
     outbox = Outbox(tmp_path / "edge.db", retention=timedelta(hours=1), clock=clock)
-    old, recent, unsent = (outbox.enqueue(incident(uuid.uuid4(), 0), TOPIC) for _ in range(3))
-    outbox.mark_sent([old])
+    ids = [uuid.uuid4() for _ in range(4)]
+    old, recent, sent_only, unsent = (outbox.enqueue(incident(i, 0), TOPIC) for i in ids)
+    outbox.mark_sent([old, sent_only])
+    outbox.mark_acked([(str(ids[0]), 0)])
     clock.now += timedelta(minutes=50)
-    outbox.mark_sent([recent])
+    outbox.mark_sent([recent], acknowledged=True)  # a node that waits for PUBACK only
     clock.now += timedelta(minutes=20)
     assert outbox.prune() == 1
     remaining = [row[0] for row in outbox.db.execute("SELECT position FROM outbox ORDER BY position")]
-    assert remaining == [recent, unsent]
+    assert remaining == [recent, sent_only, unsent]  # PUBACKed is not stored: sent_only stays
+    assert outbox.unacked()[0] == 2
+
+
+def test_unacknowledged_rows_are_sent_again_after_the_timeout(tmp_path: Path) -> None:
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / "edge.db", clock=clock)
+    ids = [uuid.uuid4() for _ in range(3)]
+    positions = [outbox.enqueue(incident(i, 0), TOPIC) for i in ids]
+    other = outbox.enqueue(b"{}", "curbwatch/v1/n/x")  # not an incident: its PUBACK is enough
+    outbox.mark_sent([*positions, other])
+    assert outbox.backlog() == 0 and outbox.unacked()[0] == 3
+    assert outbox.mark_acked([(str(ids[0]), 0), (str(ids[0]), 0), (str(uuid.uuid4()), 5)]) == 1
+    clock.now += timedelta(seconds=30)
+    assert outbox.resend_unacked(timedelta(seconds=60)) == 0
+    clock.now += timedelta(seconds=40)
+    assert outbox.resend_unacked(timedelta(seconds=60)) == 2
+    assert [row.position for row in outbox.pending()] == positions[1:]
+    # An acknowledgement that overtakes the re-send still settles the row.
+    assert outbox.mark_acked([(str(ids[1]), 0)]) == 1
+    assert [row.position for row in outbox.pending()] == positions[2:]
 
 
 def test_positions_are_never_reused_after_pruning(outbox: Outbox) -> None:
