@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from review_ui import audit
 from review_ui.clock import Clock, iso, parse_iso
 from review_ui.db import Store
+from review_ui.passwords import password_problem
 
 
 class Role(enum.StrEnum):
@@ -50,7 +51,12 @@ class UserError(Exception):
 _hasher = PasswordHasher()
 # Verifying against this keeps an unknown user as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("curbwatch-timing-equaliser")
-MIN_PASSWORD = 8
+
+
+def _check_password(password: str, username: str) -> None:
+    problem = password_problem(password, username)
+    if problem:
+        raise UserError(problem)
 
 
 def token_digest(token: str) -> str:
@@ -68,8 +74,7 @@ class Accounts:
         username = username.strip()
         if not username or len(username) > 64 or not username.isprintable():
             raise UserError("username must be 1-64 printable characters")
-        if len(password) < MIN_PASSWORD:
-            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        _check_password(password, username)
         with self.store.write() as db:
             if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 raise UserError(f"user {username!r} exists")
@@ -89,8 +94,8 @@ class Accounts:
         password: str | None = None,
         ip: str = "",
     ) -> None:
-        if password is not None and len(password) < MIN_PASSWORD:
-            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        if password is not None:
+            _check_password(password, username)
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 raise UserError(f"no user {username!r}")
@@ -114,8 +119,7 @@ class Accounts:
 
     def reset_password(self, username: str, password: str, by: str, ip: str = "") -> None:
         """An admin sets a new password; the user's open sessions end (API tokens stay)."""
-        if len(password) < MIN_PASSWORD:
-            raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        _check_password(password, username)
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 raise UserError(f"no user {username!r}")
@@ -124,6 +128,19 @@ class Accounts:
             )
             ended = db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount
             audit.record(db, self.clock, by, "user.password_reset", username, {"sessions_ended": ended}, ip)
+
+    def change_own_password(self, username: str, current: str, new: str, ip: str = "") -> None:
+        """The user changes their own password: the current one must be right; their other
+        sessions end (the audit log records it)."""
+        if self.verify(username, current) is None:
+            raise UserError("the current password is not right")
+        _check_password(new, username)
+        with self.store.write() as db:
+            db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(new), username])
+            ended = db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount
+            audit.record(
+                db, self.clock, username, "user.password_change", username, {"sessions_ended": ended}, ip
+            )
 
     def set_locale(self, username: str, locale: str | None) -> None:
         with self.store.write() as db:
@@ -253,11 +270,16 @@ def csrf_matches(expected: str | None, given: str | None) -> bool:
 
 
 class LoginLimiter:
-    """At most `max_failures` failed logins per (ip, username) in a sliding window."""
+    """Failed logins in a sliding window, counted twice: per account (`max_failures`, from any
+    address: a guesser with many addresses) and per client address (`max_client_failures`,
+    across accounts: one password sprayed over many users). Either limit blocks."""
 
-    def __init__(self, clock: Clock, max_failures: int, window_s: float) -> None:
+    def __init__(
+        self, clock: Clock, max_failures: int, window_s: float, *, max_client_failures: int | None = None
+    ) -> None:
         self.clock = clock
         self.max_failures = max_failures
+        self.max_client_failures = max_client_failures or max_failures * 4
         self.window = timedelta(seconds=window_s)
         self._failures: dict[tuple[str, str], deque[datetime]] = {}
         self._lock = threading.Lock()
@@ -269,18 +291,25 @@ class LoginLimiter:
             times.popleft()
         return times
 
+    def _count(self, key: tuple[str, str]) -> int:
+        count = len(self._prune(key))
+        if not count:
+            del self._failures[key]  # keep the map bounded by live attackers only
+        return count
+
     def blocked(self, ip: str, username: str) -> bool:
         with self._lock:
-            key = (ip, username.lower())
-            blocked = len(self._prune(key)) >= self.max_failures
-            if not self._failures[key]:
-                del self._failures[key]  # keep the map bounded by live attackers only
-            return blocked
+            account = self._count(("user", username.lower()))
+            client = self._count(("ip", ip))
+            return account >= self.max_failures or client >= self.max_client_failures
 
     def failed(self, ip: str, username: str) -> None:
         with self._lock:
-            self._prune((ip, username.lower())).append(self.clock.now())
+            now = self.clock.now()
+            self._prune(("user", username.lower())).append(now)
+            self._prune(("ip", ip)).append(now)
 
     def succeeded(self, ip: str, username: str) -> None:
+        """The account's owner got in: its count clears; the address keeps its record."""
         with self._lock:
-            self._failures.pop((ip, username.lower()), None)
+            self._failures.pop(("user", username.lower()), None)

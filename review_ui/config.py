@@ -49,7 +49,17 @@ class ReviewConfig(Strict):
     secure_cookies: bool = Field(True, description="mark the session cookie Secure (off for plain-http dev)")
     session_ttl_h: float = Field(12.0, gt=0, le=24 * 30, description="session lifetime")
     locale: Locale = Field("zh-CN", description="default locale")
-    login_max_failures: int = Field(5, ge=1, le=100, description="failed logins per IP+user per window")
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="failed logins per account (from any address) per window"
+    )
+    login_max_failures_per_client: int = Field(
+        20, ge=1, le=10_000, description="failed logins per client address (across accounts) per window"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Forwarded-For is believed; empty: none "
+        "(the client address is the TCP peer's)",
+    )
     login_window_s: float = Field(300.0, gt=0, description="rate-limit window")
     mqtt: MqttSettings | None = Field(
         None, description="broker of the ingest and config publishing; none = off"

@@ -116,7 +116,12 @@ class ReviewServer:
             store=self.store,
             clock=self.clock,
             accounts=self.accounts,
-            limiter=LoginLimiter(self.clock, config.login_max_failures, config.login_window_s),
+            limiter=LoginLimiter(
+                self.clock,
+                config.login_max_failures,
+                config.login_window_s,
+                max_client_failures=config.login_max_failures_per_client,
+            ),
             reviewer=Reviewer(self.store, self.clock, config.reminders.deadline_h, config.locale),
             shops=Shops(self.store, self.clock),
             dispatcher=self.dispatcher,
@@ -169,6 +174,10 @@ class ReviewServer:
                 port=self.config.port,
                 log_level="warning",
                 access_log=False,
+                # uvicorn trusts X-Forwarded-For from loopback by default: rotating it gave
+                # unlimited login guesses. Only the configured proxies are believed.
+                proxy_headers=bool(self.config.trusted_proxies),
+                forwarded_allow_ips=",".join(self.config.trusted_proxies) or "",
                 **overrides,
             ),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import smtplib
 import ssl
 import time
@@ -30,6 +31,16 @@ class Channel(Protocol):
     def send(self, target: str, content: ReminderContent) -> None: ...
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_value(text: str, limit: int = 900) -> str:
+    """A header-safe one-line value: CR, LF and other controls (from a label, a shop name) become
+    spaces, so the message can be built at all (email refuses them, and they must never split a
+    header); overlong values are cut."""
+    return _CONTROL.sub(" ", text).strip()[:limit]
+
+
 class EmailChannel:
     def __init__(
         self,
@@ -49,10 +60,10 @@ class EmailChannel:
     def build(self, target: str, content: ReminderContent) -> EmailMessage:
         subject, body = content.render()
         message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = target
-        message["Subject"] = subject
-        message["X-Curbwatch-Incident"] = content.incident_id
+        message["From"] = header_value(self.sender)
+        message["To"] = header_value(target)
+        message["Subject"] = header_value(subject)
+        message["X-Curbwatch-Incident"] = header_value(content.incident_id)
         message.set_content(body)
         if content.evidence_file is not None and content.evidence_file.is_file():
             message.add_attachment(
@@ -112,7 +123,9 @@ class WebhookChannel:
 
 
 class MqttChannel:
-    """Publishes the reminder JSON on the shop's topic with QoS 1; delivered = PUBACK."""
+    """Publishes the reminder JSON on the shop's topic with QoS 1. A PUBACK only says the broker
+    took it (a broker whose ACL denies the topic PUBACKs too): the reminders page therefore calls
+    such a reminder "published", not "sent to the shop"."""
 
     def __init__(self, client: mqtt.Client, timeout_s: float = 10.0) -> None:
         self.client = client

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from review_ui.auth import Principal, Role
+from review_ui.auth import Principal, Role, UserError
 from review_ui.i18n import LOCALES
 from review_ui.web.context import AppContext
 from review_ui.web.render import render
@@ -105,6 +105,31 @@ def router(ctx: AppContext) -> APIRouter:
         if locale in LOCALES:
             ctx.accounts.set_locale(user.username, locale)
         return RedirectResponse(safe_next(back), status_code=303)
+
+    @r.get("/account/password")
+    def password_page(
+        request: Request, user: Annotated[Principal, Depends(require(Role.VIEWER))]
+    ) -> Response:
+        return render(ctx, request, "account.html", user)
+
+    @r.post("/account/password")
+    def change_password(
+        request: Request,
+        user: Annotated[Principal, Depends(require(Role.VIEWER))],
+        current: Annotated[str, Form(max_length=1024)],
+        new: Annotated[str, Form(max_length=1024)],
+        repeat: Annotated[str, Form(max_length=1024)],
+    ) -> Response:
+        """Self-service: the current password, then the new one twice; every session then ends."""
+        if new != repeat:
+            return render(ctx, request, "account.html", user, status_code=422, error_key="passwords_differ")
+        try:
+            ctx.accounts.change_own_password(user.username, current, new, client_ip(request))
+        except UserError as exc:
+            return render(ctx, request, "account.html", user, status_code=422, error=str(exc))
+        response = RedirectResponse("/login?changed=1", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
 
     @r.get("/")
     def home() -> Response:

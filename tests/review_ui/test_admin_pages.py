@@ -97,7 +97,7 @@ def test_admin_resets_a_password(client: TestClient, server: ReviewServer) -> No
         assert viewer.get("/queue", follow_redirects=False).status_code == 200
         csrf = login(client, "admin")
         short = client.post("/users/viewer/password", data={"password": "short", "csrf_token": csrf})
-        assert short.status_code == 422 and "at least 8" in short.text
+        assert short.status_code == 422 and "at least 12" in short.text
         response = client.post(
             "/users/viewer/password", data={"password": "a brand new secret", "csrf_token": csrf}
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from review_ui.clock import ManualClock
@@ -127,3 +128,74 @@ def test_locale_from_query_accept_language_and_user(client: TestClient, server: 
     assert "Queue" in client.get("/queue", headers={"Accept-Language": "en-US,en;q=0.9"}).text
     client.post("/settings/locale", data={"csrf_token": csrf, "locale": "zh-CN"})
     assert "待审队列" in client.get("/queue", headers={"Accept-Language": "en-US"}).text
+
+
+def test_rotating_addresses_does_not_reset_the_account_limit(clock: ManualClock) -> None:
+    """Issue 10 case 4: the per-account count holds across client addresses (X-Forwarded-For
+    rotation), and one address spraying many accounts is stopped too."""
+    from review_ui.auth import LoginLimiter
+
+    limiter = LoginLimiter(clock, max_failures=5, window_s=300, max_client_failures=8)
+    for n in range(5):
+        assert not limiter.blocked(f"10.0.0.{n}", "admin")
+        limiter.failed(f"10.0.0.{n}", "admin")
+    assert limiter.blocked("10.0.0.99", "admin")
+    for n in range(8):
+        assert not limiter.blocked("192.0.2.7", f"user{n}")
+        limiter.failed("192.0.2.7", f"user{n}")
+    assert limiter.blocked("192.0.2.7", "someone-else")
+    assert not limiter.blocked("192.0.2.8", "someone-else")
+    clock.advance(301)
+    assert not limiter.blocked("10.0.0.99", "admin") and not limiter.blocked("192.0.2.7", "x")
+
+
+def test_forwarded_headers_are_not_believed_unless_a_proxy_is_configured(server: ReviewServer) -> None:
+    config = server._uvicorn().config
+    assert config.proxy_headers is False
+    assert not config.forwarded_allow_ips
+
+
+def test_weak_passwords_are_refused_everywhere(server: ReviewServer) -> None:
+    from review_ui.auth import Role, UserError
+
+    accounts = server.context.accounts
+    for weak in ("12345678", "password", " " * 8, "a" * 14, "password1234", "QwertyUiop123", "newuser-2024x"):
+        with pytest.raises(UserError):
+            accounts.create_user("newuser", weak, Role.VIEWER, "admin")
+    accounts.create_user("newuser", "tea by the river at dawn", Role.VIEWER, "admin")
+    with pytest.raises(UserError, match="at least 12"):
+        accounts.reset_password("newuser", "short", "admin")
+
+
+NEW_PASSWORD = "a walk along the min river"
+
+
+def test_a_user_changes_their_own_password_and_the_audit_log_says_so(
+    client: TestClient, server: ReviewServer
+) -> None:
+    csrf = login(client, "viewer")
+    page = client.get("/account/password?lang=zh-CN")
+    assert page.status_code == 200 and "修改密码" in page.text
+    wrong = client.post(
+        "/account/password",
+        data={"current": "not it", "new": NEW_PASSWORD, "repeat": NEW_PASSWORD, "csrf_token": csrf},
+    )  # fmt: skip
+    assert wrong.status_code == 422
+    differ = client.post(
+        "/account/password",
+        data={"current": PASSWORD, "new": NEW_PASSWORD, "repeat": "another thing", "csrf_token": csrf},
+    )  # fmt: skip
+    assert differ.status_code == 422
+    done = client.post(
+        "/account/password",
+        data={"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD, "csrf_token": csrf},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303
+    assert client.get("/queue", follow_redirects=False).status_code == 303  # the session ended
+    assert server.context.accounts.verify("viewer", PASSWORD) is None
+    assert server.context.accounts.verify("viewer", NEW_PASSWORD) is not None
+    audit = server.store.read().execute("SELECT what FROM audit_log WHERE target = 'viewer'")
+    actions = [row[0] for row in audit]
+    assert "user.password_change" in actions
+    server.context.accounts.reset_password("viewer", PASSWORD, "admin")  # for the other tests' users_db

@@ -267,3 +267,21 @@ def test_verdict_errors(server: ReviewServer, feed: Feed) -> None:
 def test_unknown_config_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ReviewConfig.model_validate({"db_path": "x", "evidence_dir": "y", "secret_key_file": "z", "typo": 1})
+
+
+def test_a_line_break_in_a_label_or_shop_name_cannot_break_or_block_the_mail() -> None:
+    """Issue 10 case 11: CR/LF from the wire made every attempt fail (and could forge headers)."""
+    from review_ui.reminders.channels import EmailChannel
+    from review_ui.reminders.message import ReminderContent
+
+    content = ReminderContent(
+        reminder_id=1, incident_id="abc", shop_id="s", shop_name="East\r\nBcc: victim@example.com",
+        operator="", locale="en", label="chair\r\nX-Evil: 1", camera_id="cam", zone_id="z",
+        opened_at="2026-05-01T02:00:00.000000Z", deadline_at="2026-05-01T03:00:00.000000Z",
+        evidence_url="https://review.example/e/abc", evidence_file=None,
+    )  # fmt: skip
+    message = EmailChannel("127.0.0.1", 25, "curbwatch@example.com").build("shop@example.com", content)
+    headers = message.as_string().split("\n\n", 1)[0]  # in the body, the text is only text
+    assert "\nBcc:" not in headers and "\nX-Evil:" not in headers
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    assert "\r" not in str(message["Subject"]) and "\n" not in str(message["Subject"])
