@@ -211,3 +211,15 @@ def test_a_tamper_alarm_from_the_scene_model_shows_in_both_languages(client: Tes
     chinese = html.unescape(client.get("/cameras?lang=zh-CN").text)
     assert "摄像头被遮挡" in _row(chinese, f'data-camera="{NODE}/{CAMERA}"')
     assert "监测中" in _row(chinese, f'data-camera="{NODE}/cam-02"')
+
+
+def test_the_events_a_node_still_waits_to_hear_are_stored_show_with_their_age(
+    client: TestClient, feed: Feed
+) -> None:
+    health = NodeHealth(
+        node_id=NODE, at=T0, uptime_s=3.0, outbox_backlog=0, outbox_unacked=12, oldest_unacked_s=95.4
+    )
+    feed.raw(f"{PREFIX}/{NODE}/health", to_json(health))
+    login(client, "viewer")
+    page = html.unescape(client.get("/cameras?lang=en").text)
+    assert '<td class="unacked">12 (95 s)</td>' in _row(page, f'<tr data-node="{NODE}">')
