@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Protocol
 
 import paho.mqtt.client as mqtt
@@ -52,10 +53,12 @@ class EmailChannel:
         username: str | None = None,
         password: str | None = None,
         timeout_s: float = 10.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
         self.starttls, self.username, self._password = starttls, username, password
         self.timeout_s = timeout_s
+        self._wall = wall
 
     def build(self, target: str, content: ReminderContent) -> EmailMessage:
         subject, body = content.render()
@@ -64,6 +67,10 @@ class EmailChannel:
         message["To"] = header_value(target)
         message["Subject"] = header_value(subject)
         message["X-Curbwatch-Incident"] = header_value(content.incident_id)
+        # RFC 5322 wants both; spam filters and mail clients sort and thread by them.
+        message["Date"] = formatdate(self._wall(), localtime=False, usegmt=True)
+        domain = self.sender.rpartition("@")[2] or "curbwatch.invalid"
+        message["Message-ID"] = make_msgid(f"reminder-{content.reminder_id}", domain=header_value(domain))
         message.set_content(body)
         if content.evidence_file is not None and content.evidence_file.is_file():
             message.add_attachment(

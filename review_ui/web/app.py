@@ -24,6 +24,11 @@ def create_app(ctx: AppContext) -> FastAPI:
         redoc_url=None,
     )
     app.mount("/static", StaticFiles(packages=[("review_ui", "static")]), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     for module in (pages_auth, pages_review, pages_shops, pages_users, pages_admin, live, api):
         app.include_router(module.router(ctx))
 

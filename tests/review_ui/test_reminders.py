@@ -285,3 +285,21 @@ def test_a_line_break_in_a_label_or_shop_name_cannot_break_or_block_the_mail() -
     assert "\nBcc:" not in headers and "\nX-Evil:" not in headers
     assert message["Bcc"] is None and message["X-Evil"] is None
     assert "\r" not in str(message["Subject"]) and "\n" not in str(message["Subject"])
+
+
+def test_the_mail_has_a_date_and_a_message_id() -> None:
+    from email.utils import parsedate_to_datetime
+
+    from review_ui.reminders.channels import EmailChannel
+    from review_ui.reminders.message import ReminderContent
+
+    content = ReminderContent(
+        reminder_id=7, incident_id="abc", shop_id="s", shop_name="东水果店", operator="", locale="zh-CN",
+        label="chair", camera_id="cam", zone_id="z", opened_at="2026-05-01T02:00:00.000000Z",
+        deadline_at="2026-05-01T03:00:00.000000Z", evidence_url="https://r.example/e/abc", evidence_file=None,
+    )  # fmt: skip
+    channel = EmailChannel("127.0.0.1", 25, "curbwatch@city.example", wall=lambda: 1_777_600_000.0)
+    message = channel.build("shop@example.com", content)
+    assert parsedate_to_datetime(str(message["Date"])).timestamp() == 1_777_600_000.0
+    assert str(message["Message-ID"]).startswith("<") and "@city.example>" in str(message["Message-ID"])
+    assert "reminder-7" in str(message["Message-ID"])
