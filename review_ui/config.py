@@ -49,6 +49,9 @@ class ReviewConfig(Strict):
     secure_cookies: bool = Field(True, description="mark the session cookie Secure (off for plain-http dev)")
     session_ttl_h: float = Field(12.0, gt=0, le=24 * 30, description="session lifetime")
     locale: Locale = Field("zh-CN", description="default locale")
+    timezone: str = Field(
+        "Asia/Shanghai", description="IANA timezone pages and mails show times in (the zones' own)"
+    )
     login_max_failures: int = Field(
         5, ge=1, le=100, description="failed logins per account (from any address) per window"
     )

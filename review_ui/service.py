@@ -101,7 +101,13 @@ class ReviewServer:
         else:
             channels["mqtt"] = UnavailableChannel("MQTT is not configured")
         self.dispatcher = Dispatcher(
-            self.store, self.clock, channels, config.reminders, config.evidence_dir, self.links.url
+            self.store,
+            self.clock,
+            channels,
+            config.reminders,
+            config.evidence_dir,
+            self.links.url,
+            timezone=config.timezone,
         )
         self.zones = ZoneConfigs(self.store, self.clock, publisher)
         self.worker = Worker(

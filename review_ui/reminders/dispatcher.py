@@ -29,7 +29,9 @@ class Dispatcher:
         settings: ReminderSettings,
         evidence_dir: Path,
         evidence_url: Callable[[str], str],
+        timezone: str = "Asia/Shanghai",
     ) -> None:
+        self.timezone = timezone
         self.store = store
         self.clock = clock
         self.channels = dict(channels)
@@ -72,6 +74,7 @@ class Dispatcher:
             deadline_at=str(row["deadline_at"]),
             evidence_url=self.evidence_url(str(row["incident_id"])),
             evidence_file=evidence,
+            timezone=self.timezone,
         )
 
     def run_once(self) -> int:

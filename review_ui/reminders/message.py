@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from review_ui.clock import parse_iso
 
@@ -50,6 +51,7 @@ class ReminderContent:
     deadline_at: str
     evidence_url: str
     evidence_file: Path | None
+    timezone: str = "Asia/Shanghai"  # the shop reads local time (review.yaml `timezone`)
 
     def render(self) -> tuple[str, str]:
         texts = TEMPLATES.get(self.locale, TEMPLATES["zh-CN"])
@@ -60,8 +62,8 @@ class ReminderContent:
             "camera_id": self.camera_id,
             "zone_id": self.zone_id,
             "incident_id": self.incident_id,
-            "opened_at": _local_minute(self.opened_at),
-            "deadline": _local_minute(self.deadline_at),
+            "opened_at": _local_minute(self.opened_at, self.timezone),
+            "deadline": _local_minute(self.deadline_at, self.timezone),
             "evidence": self.evidence_url,
         }
         return texts["subject"].format(**fields), texts["body"].format(**fields)
@@ -85,8 +87,14 @@ class ReminderContent:
         }
 
 
-def _local_minute(stamp: str) -> str:
+def _local_minute(stamp: str, timezone: str) -> str:
+    """'2026-05-02 10:00 CST' in the shop's timezone; the stamp as is when it does not parse."""
     try:
-        return parse_iso(stamp).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    try:
+        local = parse_iso(stamp).astimezone(zone)
+    except (ValueError, TypeError):
         return stamp
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

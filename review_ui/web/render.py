@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -11,6 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from review_ui.auth import Principal, Role
 from review_ui.i18n import LOCALES, choose_locale
+from review_ui.localtime import ago, local_time
 from review_ui.web.context import AppContext
 from review_ui.web.security import CSRF_FIELD
 
@@ -24,6 +27,14 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+@cache
+def display_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def locale_of(ctx: AppContext, request: Request, principal: Principal | None) -> str:
@@ -52,6 +63,14 @@ def render(
     def can(role: str) -> bool:
         return principal is not None and principal.role.allows(Role(role))
 
+    tz = display_zone(ctx.config.timezone)
+
+    def lt(value: str | None, with_zone: bool = False) -> str:
+        return local_time(value, tz, with_zone)
+
+    def since(value: str | None) -> str:
+        return ago(value, ctx.clock.now(), locale)
+
     html = _env.get_template(template).render(
         request=request,
         t=t,
@@ -59,6 +78,8 @@ def render(
         locales=LOCALES,
         user=principal,
         can=can,
+        lt=lt,
+        since=since,
         csrf_field=CSRF_FIELD,
         csrf=principal.csrf_token if principal else "",
         path=request.url.path,

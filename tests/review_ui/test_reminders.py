@@ -74,7 +74,9 @@ def test_confirm_sends_mail_with_evidence(
     assert inbox.envelopes[0] == ("cg@city.example", ["owner@shop.example"])
     assert "整改提醒" in str(email.header.make_header(email.header.decode_header(mail["Subject"])))
     body = mail.get_payload()[0].get_payload(decode=True).decode()  # type: ignore[index,union-attr]
-    assert "东街12号便利店" in body and "2026-05-02 02:00 UTC" in body and iid in body  # deadline = +24 h
+    assert (
+        "东街12号便利店" in body and "2026-05-02 10:00 CST" in body and iid in body
+    )  # deadline +24 h, local
     attachment = mail.get_payload()[1]  # type: ignore[index]
     assert attachment.get_content_type() == "image/jpeg"
     assert attachment.get_payload(decode=True)[:3] == b"\xff\xd8\xff"
