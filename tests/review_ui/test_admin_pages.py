@@ -83,7 +83,7 @@ def test_validation_messages_in_chinese_and_on_edit(client: TestClient, server: 
     csrf = login(client, "admin")
     client.post("/shops", data={**SHOP, "csrf_token": csrf})
     again = client.post("/shops", data={**SHOP, "csrf_token": csrf}, params={"lang": "zh-CN"})
-    assert again.status_code == 422 and "该 ID 的商铺已存在" in again.text
+    assert again.status_code == 422 and "该 ID 的商户已存在" in again.text
     bad = client.post("/shops/shop-12", data={**SHOP, "target": "x", "csrf_token": csrf})
     assert bad.status_code == 422 and 'action="/shops/shop-12"' in bad.text
     assert "目标须为一个电子邮件地址" in bad.text

@@ -100,7 +100,7 @@ def test_incident_page_shows_evidence_timeline_and_forms(client: TestClient, fee
     login(client, "inspector")
     page = client.get(f"/incidents/{iid}").text
     assert f'src="/evidence/{iid}"' in page and 'class="bbox"' in page
-    assert page.count("<li>") >= 2 and "opened" in page and "updated" in page
+    assert page.count("<li>") >= 2 and "发现" in page and "更新" in page  # the timeline, in Chinese
     assert 'id="confirm-form"' in page and 'name="reason"' in page
     login(client, "viewer")
     assert 'id="confirm-form"' not in client.get(f"/incidents/{iid}").text
@@ -122,3 +122,14 @@ def test_incident_page_shows_before_and_now_when_the_edge_sent_them(client: Test
     assert client.get(f"/evidence/{without}/before-now").status_code == 404
     client.cookies.clear()
     assert client.get(f"/evidence/{with_scene}/before-now", follow_redirects=False).status_code == 303
+
+
+def test_labels_timeline_and_states_speak_chinese(client: TestClient, feed: Feed) -> None:
+    iid = feed.send(incident_message(label="static object"))
+    login(client, "inspector")
+    page = client.get(f"/incidents/{iid}?lang=zh-CN").text
+    assert "静止物体" in page and "发现" in page
+    english = client.get(f"/incidents/{iid}?lang=en").text
+    assert "static object" in english and "opened" in english
+    queue = client.get("/queue?lang=zh-CN").text
+    assert "静止物体" in queue
