@@ -39,6 +39,7 @@ from zones.schema import ZoneFile, ZoneKind
 log = logging.getLogger(__name__)
 
 UNKNOWN_SHOP = WireShop(id="unknown", name="")
+SCENE_WAIT_S = 2.0  # at most this long for the scene thread to reach a replayed frame's time
 RECENT_DETECTIONS = 64  # frames whose detections stay at hand for evidence blurring
 EVIDENCE = EvidencePolicy()
 
@@ -115,6 +116,7 @@ class CameraPipeline:
     ) -> None:
         self.camera_id = camera_id
         self.parts = parts
+        self.live = live
         self.scene = scene
         self.scene_fed_by_capture = scene_fed_by_capture
         self.uses_scene = False  # a zone counts `static object` / `signboard` (set by _install)
@@ -156,6 +158,8 @@ class CameraPipeline:
             self.scene.see_people(detections, frame.resolution_wh)
             if not self.scene_fed_by_capture:
                 self.scene.offer(frame.pixels, frame.ts)
+            elif not self.live:  # a file faster than real time: regions of this moment, not earlier
+                self.scene.wait_for(frame.ts, SCENE_WAIT_S)
             detections = self.scene.merge(frame, detections)
         if self._membership is None or self._membership.resolution_wh != frame.resolution_wh:
             self._membership = ZoneMembership(self.zone_file, frame.resolution_wh)

@@ -77,6 +77,7 @@ class StaticObjects:
         self._text_finder = text_finder
         self._on_reading = on_reading or (lambda reading: None)
         self._lock = threading.Lock()
+        self._updated = threading.Condition(self._lock)
         self._people = np.zeros((0, 4), np.float32)
         self._snapshot = SceneSnapshot(None, None, 0)
         self._last_ts: float | None = None
@@ -116,6 +117,7 @@ class StaticObjects:
             self._background_ts = ts
         with self._lock:
             self._snapshot = SceneSnapshot(reading, background, self.model.relearns)
+            self._updated.notify_all()
         self._on_reading(reading)
         return reading
 
@@ -138,6 +140,20 @@ class StaticObjects:
         """Offline: people of this frame's detections, then the update, in one step."""
         self.see_people(detections, frame.resolution_wh)
         return self.offer(frame.pixels, frame.ts)
+
+    def wait_for(self, ts: float, timeout_s: float) -> bool:
+        """Wait (bounded) until the model has processed every picture claimed up to time `ts`: a
+        file replayed faster than real time must not be merged with regions of an earlier moment.
+        Only claimed pictures count, so this never waits for the capture (which may be waiting
+        for the detector)."""
+        claimed = self._last_ts
+        if claimed is None:
+            return True
+        target = min(ts, claimed)
+        with self._updated:
+            return self._updated.wait_for(
+                lambda: self._snapshot.reading is not None and self._snapshot.reading.ts >= target, timeout_s
+            )
 
     def snapshot(self) -> SceneSnapshot:
         with self._lock:

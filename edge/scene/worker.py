@@ -36,13 +36,19 @@ class SceneWorker:
         self.failures = 0
         self._thread = threading.Thread(target=self._run, name="edge-scene", daemon=True)
 
-    def submit(self, camera_id: str, eye: StaticObjects, pixels: Image, ts: float) -> None:
-        """Called by a capture thread with a picture its eye claimed; never blocks."""
+    def submit(
+        self, camera_id: str, eye: StaticObjects, pixels: Image, ts: float, *, wait: bool = False
+    ) -> None:
+        """Called by a capture thread with a picture its eye claimed. Live cameras never block
+        (LATEST_WINS); a file replayed faster than real time waits for its previous picture
+        (WAIT), so the scene model sees every picture of the file, as offline analysis does."""
         with self._lock:
+            while wait and camera_id in self._pending and not self._stop.is_set():
+                self._lock.wait(0.1)
             if camera_id in self._pending:
                 self.replaced += 1
             self._pending[camera_id] = _Pending(eye, pixels, ts)
-            self._lock.notify()
+            self._lock.notify_all()
 
     def start(self) -> None:
         self._thread.start()
@@ -65,6 +71,7 @@ class SceneWorker:
                     return
                 camera_id = next(iter(self._pending))  # the oldest submitted first
                 item = self._pending.pop(camera_id)
+                self._lock.notify_all()  # a waiting file camera may hand over its next picture
             try:
                 item.eye.update(item.pixels, item.ts)
             except Exception:
