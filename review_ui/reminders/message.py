@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from review_ui.clock import parse_iso
+from review_ui.i18n import Catalog
 
 TEMPLATES = {
     "zh-CN": {
@@ -58,7 +60,7 @@ class ReminderContent:
         fields = {
             "shop_name": self.shop_name,
             "operator": self.operator or self.shop_name,
-            "label": self.label,
+            "label": label_in(self.locale, self.label),
             "camera_id": self.camera_id,
             "zone_id": self.zone_id,
             "incident_id": self.incident_id,
@@ -85,6 +87,18 @@ class ReminderContent:
             "subject": subject,
             "text": body,
         }
+
+
+@cache
+def _catalog() -> Catalog:
+    return Catalog()
+
+
+def label_in(locale: str, label: str) -> str:
+    """The object's class in the shop's language ("bicycle" -> "自行车"); unknown ones as they are."""
+    key = f"class_{label}"
+    translated = _catalog().translate(locale, key)
+    return label if translated == key else translated
 
 
 def _local_minute(stamp: str, timezone: str) -> str:

@@ -305,3 +305,19 @@ def test_the_mail_has_a_date_and_a_message_id() -> None:
     assert parsedate_to_datetime(str(message["Date"])).timestamp() == 1_777_600_000.0
     assert str(message["Message-ID"]).startswith("<") and "@city.example>" in str(message["Message-ID"])
     assert "reminder-7" in str(message["Message-ID"])
+
+
+def test_the_mail_names_the_object_in_the_shops_language() -> None:
+    from review_ui.reminders.message import ReminderContent
+
+    fields = dict(
+        reminder_id=1, incident_id="abc", shop_id="s", shop_name="东水果店", operator="", label="bicycle",
+        camera_id="cam", zone_id="z", opened_at="2026-05-01T02:00:00.000000Z",
+        deadline_at="2026-05-01T03:00:00.000000Z", evidence_url="https://r.example/e/abc", evidence_file=None,
+    )  # fmt: skip
+    subject, body = ReminderContent(locale="zh-CN", **fields).render()  # type: ignore[arg-type]
+    assert "自行车" in subject and "bicycle" not in subject and "2026-05-01 10:00 CST" in body
+    subject, _ = ReminderContent(locale="en", **fields).render()  # type: ignore[arg-type]
+    assert "bicycle" in subject
+    odd, _ = ReminderContent(locale="zh-CN", **{**fields, "label": "widget"}).render()  # type: ignore[arg-type]
+    assert "widget" in odd
