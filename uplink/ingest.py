@@ -336,6 +336,10 @@ def _parse_incident(payload: bytes) -> IncidentMessage | IncidentMessageV1:
     return _parse(IncidentMessage, payload)
 
 
+def _without_observation(message: IncidentMessageV1) -> bool:
+    return not message.objects and message.confidence == 0.0 and message.label == "unknown"
+
+
 def _details(message: IncidentMessageV1) -> dict[str, Any]:
     """The columns that follow the newest event."""
     return {
@@ -375,6 +379,10 @@ def _advance(
     only a newer event replaces details, and nothing turns 'cleared' back into 'open'."""
     at = format_utc(message.at)
     changes: dict[str, Any] = _details(message) if newer else {}
+    if newer and _without_observation(message):
+        # A clear with nothing seen (its zone was removed, the schedule ended) must not replace
+        # the best observation with "unknown (0.00)": only the times and seq move on.
+        changes = {key: changes[key] for key in ("updated_at", "last_seq")}
     if message.event is IncidentEventKind.OPENED and existing["opened_at"] is None:
         changes["opened_at"] = at
     if message.event is IncidentEventKind.CLEARED and existing["state"] != "cleared":

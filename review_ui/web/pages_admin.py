@@ -84,9 +84,10 @@ def router(ctx: AppContext) -> APIRouter:
             where, params = " WHERE id < ?", [before]
         rows = list(
             ctx.store.read().query(
-                f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, PAGE]
+                f"SELECT * FROM audit_log{where} ORDER BY id DESC LIMIT ?", [*params, PAGE + 1]
             )
         )
-        return render(ctx, request, "audit.html", user, rows=rows)
+        more = len(rows) > PAGE  # one row beyond the page says whether a next page exists
+        return render(ctx, request, "audit.html", user, rows=rows[:PAGE], more=more, paged=before is not None)
 
     return r

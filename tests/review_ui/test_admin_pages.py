@@ -143,3 +143,17 @@ def test_admin_revokes_an_api_token(client: TestClient, server: ReviewServer) ->
     revokes = audit_rows(server, "token.revoke")
     assert len(revokes) == 1 and revokes[0][:2] == ("admin", "inspector")
     assert revokes[0][2]["name"] == "tablet" and token not in json.dumps(revokes)
+
+
+def test_audit_paging_stops_at_the_last_page_and_leads_back(client: TestClient, server: ReviewServer) -> None:
+    with server.store.write() as db:
+        for n in range(250):
+            row = ["x", "test.row", str(n), "2026-05-01T00:00:00Z"]
+            db.execute("INSERT INTO audit_log (who, what, target, at) VALUES (?, ?, ?, ?)", row)
+    login(client, "admin")
+    first = client.get("/audit").text
+    assert "/audit?before=" in first and 'href="/audit"' not in first.split('class="pager"')[1]
+    before = first.split("/audit?before=")[1].split('"')[0]
+    second = client.get(f"/audit?before={before}").text
+    pager = second.split('class="pager"')[1]
+    assert 'href="/audit"' in pager and "/audit?before=" not in pager  # the end, with a way back

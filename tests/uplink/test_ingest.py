@@ -416,3 +416,19 @@ def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> No
     }
     assert db.table("incident_events").pks == ["incident_id", "seq"]
     assert db.table("cameras").pks == ["node_id", "camera_id"]
+
+
+def test_a_clear_without_observation_keeps_the_best_one(ingest: Ingest, db: sqlite_utils.Database) -> None:
+    """Issue 11: after a zone edit the cleared event (objects empty, label 'unknown') overwrote
+    what the incident was about, and the page showed 'unknown (0.00)'."""
+    iid = uuid.uuid4()
+    ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 0, OPENED, label="bicycle")))
+    empty = incident(iid, 1, CLEARED, label="unknown", confidence=0.0, bbox=(0.0, 0.0, 0.0, 0.0), objects=[])
+    assert ingest.handle(INCIDENT_TOPIC, to_json(empty)).kind is OutcomeKind.STORED
+    stored = row(db, iid)
+    assert (stored["label"], stored["confidence"], stored["state"], stored["last_seq"]) == (
+        "bicycle",
+        0.8,
+        "cleared",
+        1,
+    )
