@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 
 from models.detector import ModelError
-from models.ort_options import cpu_session_options
+from models.ort_options import open_cpu_session
 from models.postprocess import box_iou
 from models.types import Detections, FloatArray, Image, IntArray
 
@@ -190,7 +190,7 @@ class FaceDetector:
         self._conf_threshold = conf_threshold
         self._iou_threshold = iou_threshold
         self._tiling = tiling
-        self._session = _open_session(Path(model_path), threads)
+        self._session = open_cpu_session(Path(model_path), threads)
         self._input_name = _check_io(self._session, Path(model_path))
         self._centres = anchor_centres()
         # One dummy run: ONNX Runtime allocates its buffers on the first call.
@@ -250,17 +250,6 @@ def load_face_detector(
 ) -> FaceDetector:
     """The bundled BlazeFace (models/weights/blazeface_back.onnx) unless `model_path` is given."""
     return FaceDetector(model_path or DEFAULT_MODEL_PATH, tiling=tiling, threads=threads)
-
-
-def _open_session(model_path: Path, threads: int | None) -> ort.InferenceSession:
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file not found")
-    try:
-        return ort.InferenceSession(
-            str(model_path), cpu_session_options(threads), providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # ORT raises its own pybind classes for every kind of bad file
-        raise ModelError(f"{model_path}: not a loadable ONNX model: {error}") from error
 
 
 def _check_io(session: ort.InferenceSession, model_path: Path) -> str:

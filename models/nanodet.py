@@ -14,7 +14,7 @@ import onnxruntime as ort
 
 from models.classes import COCO_CLASSES
 from models.detector import ModelError
-from models.ort_options import cpu_session_options
+from models.ort_options import open_cpu_session
 from models.postprocess import batched_nms
 from models.types import Detections, FloatArray, Image
 
@@ -97,7 +97,7 @@ class NanoDetDetector:
             raise ValueError(f"threads: expected >= 1 or None, got {threads}")
         self._conf_threshold = conf_threshold
         self._iou_threshold = iou_threshold
-        self._session = _open_session(Path(model_path), threads)
+        self._session = open_cpu_session(Path(model_path), threads)
         self._input_name, self._input_wh = _check_io(self._session, Path(model_path))
         self._output_names = [f"{kind}_{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
         self._centres, self._strides = anchor_centres(self._input_wh)
@@ -143,17 +143,6 @@ class NanoDetDetector:
             class_id=class_id[keep],
             class_names=self.class_names,
         )
-
-
-def _open_session(model_path: Path, threads: int | None) -> ort.InferenceSession:
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file not found")
-    try:
-        return ort.InferenceSession(
-            str(model_path), cpu_session_options(threads), providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # ORT raises its own pybind classes for every kind of bad file
-        raise ModelError(f"{model_path}: not a loadable ONNX model: {error}") from error
 
 
 def _check_io(session: ort.InferenceSession, model_path: Path) -> tuple[str, tuple[int, int]]:

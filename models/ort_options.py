@@ -13,7 +13,11 @@ Measured on the 2-core shared box (bench/detector.py, model card of NanoDet):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import onnxruntime as ort
+
+from models.detector import ModelError
 
 ALLOW_SPINNING = "session.intra_op.allow_spinning"
 
@@ -29,3 +33,15 @@ def cpu_session_options(threads: int | None) -> ort.SessionOptions:
     options.add_session_config_entry(ALLOW_SPINNING, "0")
     options.log_severity_level = 3  # errors only; warnings about unused initializers are noise
     return options
+
+
+def open_cpu_session(model_path: Path, threads: int | None) -> ort.InferenceSession:
+    """A CPU session on `model_path` with `cpu_session_options`; a missing or bad file is a ModelError."""
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model file not found")
+    try:
+        return ort.InferenceSession(
+            str(model_path), cpu_session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # ORT raises its own pybind classes for every kind of bad file
+        raise ModelError(f"{model_path}: not a loadable ONNX model: {error}") from error

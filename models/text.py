@@ -24,7 +24,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from models.detector import ModelError
-from models.ort_options import cpu_session_options
+from models.ort_options import open_cpu_session
 from models.types import Detections, FloatArray, Image
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "ppocr_det_v4_mobile.onnx"
@@ -86,7 +86,7 @@ class TextDetector:
         self._min_box_side_px = min_box_side_px
         self._unclip_ratio = unclip_ratio
         model_path = Path(model_path)
-        self._session = _open_session(model_path, threads)
+        self._session = open_cpu_session(model_path, threads)
         self._input_name, self._output_name = _check_io(self._session, model_path)
         # One run at the largest input: ONNX Runtime allocates its buffers on the first call.
         blank = np.zeros((1, 3, max_side_px, max_side_px), dtype=np.float32)
@@ -244,17 +244,6 @@ def _check_image(image: Image) -> None:
         raise ValueError(f"image: expected (h, w, 3) uint8 BGR, got {image.shape} {image.dtype}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"image: expected at least 1x1 pixels, got {image.shape}")
-
-
-def _open_session(model_path: Path, threads: int | None) -> ort.InferenceSession:
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file not found")
-    try:
-        return ort.InferenceSession(
-            str(model_path), cpu_session_options(threads), providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # ORT raises its own pybind classes for every kind of bad file
-        raise ModelError(f"{model_path}: not a loadable ONNX model: {error}") from error
 
 
 def _check_io(session: ort.InferenceSession, model_path: Path) -> tuple[str, str]:
