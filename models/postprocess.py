@@ -1,4 +1,4 @@
-"""Post-processing shared by the detector backends: non-maximum suppression."""
+"""Post-processing shared by the detector backends: box overlap and non-maximum suppression."""
 
 from __future__ import annotations
 
@@ -24,18 +24,28 @@ def box_iou_one_to_many(box: FloatArray, boxes: FloatArray) -> FloatArray:
 PAIRWISE_LIMIT = 1024
 
 
-def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
-    """(n, m) IoU matrix of two xyxy box arrays, each entry as `box_iou_one_to_many` computes it."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), np.float32)
+def box_areas(xyxy: FloatArray) -> FloatArray:
+    area: FloatArray = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    return area
+
+
+def box_intersections(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(n, m) intersection areas of two non-empty xyxy box arrays."""
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])
     y1 = np.maximum(a[:, None, 1], b[None, :, 1])
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    inter: FloatArray = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    return inter
+
+
+def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(n, m) IoU matrix of two xyxy box arrays, each entry as `box_iou_one_to_many` computes it."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    inter = box_intersections(a, b)
+    union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter
+    return (inter / np.maximum(union, 1e-9)).astype(np.float32)
 
 
 def pairwise_iou(xyxy: FloatArray) -> FloatArray:

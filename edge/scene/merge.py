@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.classes import PEOPLE_CLASSES, SCENE_CLASSES, STATIC_OBJECT
+from models.postprocess import box_areas, box_intersections
 from models.types import Detections
 
 NAMED_COVER = 0.5  # a detector box covering this share of a region (or it of the box) names it
@@ -40,13 +41,8 @@ def named_by_detector(
     goods = detections[mask] if len(detections) else detections
     if not len(goods) or not len(regions_xyxy):
         return np.zeros(len(regions_xyxy), np.bool_)
-    r = regions_xyxy[:, None, :]
-    d = goods.xyxy[None, :, :]
-    iw = np.clip(np.minimum(r[..., 2], d[..., 2]) - np.maximum(r[..., 0], d[..., 0]), 0, None)
-    ih = np.clip(np.minimum(r[..., 3], d[..., 3]) - np.maximum(r[..., 1], d[..., 1]), 0, None)
-    inter = iw * ih
-    area_r = (r[..., 2] - r[..., 0]) * (r[..., 3] - r[..., 1])
-    area_d = (d[..., 2] - d[..., 0]) * (d[..., 3] - d[..., 1])
+    inter = box_intersections(regions_xyxy, goods.xyxy)
+    area_r, area_d = box_areas(regions_xyxy)[:, None], box_areas(goods.xyxy)[None, :]
     iou = inter / np.maximum(area_r + area_d - inter, 1e-6)
     cover = inter / np.maximum(np.minimum(area_r, area_d), 1e-6)
     named: npt.NDArray[np.bool_] = ((iou >= NAMED_IOU) | (cover >= NAMED_COVER)).any(axis=1)
@@ -61,12 +57,9 @@ def inside_people(regions_xyxy: npt.NDArray[np.float32], detections: Detections)
     people = detections[sure]
     if not len(people):
         return np.zeros(len(regions_xyxy), np.bool_)
-    r = regions_xyxy[:, None, :]
-    d = people.xyxy[None, :, :]
-    iw = np.clip(np.minimum(r[..., 2], d[..., 2]) - np.maximum(r[..., 0], d[..., 0]), 0, None)
-    ih = np.clip(np.minimum(r[..., 3], d[..., 3]) - np.maximum(r[..., 1], d[..., 1]), 0, None)
-    area_r = np.maximum((r[..., 2] - r[..., 0]) * (r[..., 3] - r[..., 1]), 1e-6)
-    inside: npt.NDArray[np.bool_] = ((iw * ih) / area_r >= PERSON_COVER).any(axis=1)
+    inter = box_intersections(regions_xyxy, people.xyxy)
+    area_r = np.maximum(box_areas(regions_xyxy)[:, None], 1e-6)
+    inside = np.asarray((inter / area_r >= PERSON_COVER).any(axis=1), np.bool_)
     return inside
 
 
