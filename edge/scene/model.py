@@ -65,6 +65,11 @@ DARK_LEVEL = 12.0  # mean grey level below this: the picture is black
 MAX_STEP_S = 10.0  # a longer gap between pictures (reconnect) counts as this much
 
 
+def share_of(new: Mask, free: Mask) -> float:
+    """Share of the pixels outside people's boxes that are new."""
+    return float(np.count_nonzero(new & free)) / max(1, int(np.count_nonzero(free)))
+
+
 class SceneState(enum.StrEnum):
     LEARNING = "learning"
     WATCHING = "watching"
@@ -193,8 +198,7 @@ class SceneModel:
         small_gray = gray(small)
         new_long = self._new_against_long(small, small_gray)
         free = ~hold
-        free_count = int(free.sum())
-        new_fraction = float(np.count_nonzero(new_long & free)) / max(1, free_count)
+        new_fraction = share_of(new_long, free)
         jumped = new_fraction - self._last_new_fraction >= NUDGE_CHECK_FRACTION
         due = self._nudge_checked_ts is None or ts - self._nudge_checked_ts >= NUDGE_CHECK_EVERY_S
         if (jumped or due) and s.max_nudge_px > 0:
@@ -254,8 +258,9 @@ class SceneModel:
     ) -> tuple[Mask, float]:
         """Move backgrounds and evidence with a small camera shift, if one explains what is new.
 
-        Checked only when the new share jumps; a shift is taken only when it takes away most of
-        the new pixels, so an object arriving is never mistaken for the camera moving.
+        Checked when the new share jumps and every NUDGE_CHECK_EVERY_S; a shift is taken only
+        when it leaves fewer new pixels (at least NUDGE_MIN_GAIN of the picture fewer), so an
+        object arriving is never mistaken for the camera moving.
         """
         assert self._long is not None and self._short is not None and self._evidence is not None
         assert self._shift is not None
@@ -271,7 +276,7 @@ class SceneModel:
         kept = self._long
         self._long = translate(self._long, dx, dy, replicate=True)
         moved_new = self._new_against_long(small, small_gray)
-        moved_fraction = float(np.count_nonzero(moved_new & free)) / max(1, int(free.sum()))
+        moved_fraction = share_of(moved_new, free)
         if moved_fraction > NUDGE_GAIN * new_fraction or new_fraction - moved_fraction < NUDGE_MIN_GAIN:
             self._long = kept
             return new_long, new_fraction
