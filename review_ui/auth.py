@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -57,6 +58,12 @@ def _check_password(password: str, username: str) -> None:
     problem = password_problem(password, username)
     if problem:
         raise UserError(problem)
+
+
+def _store_password(db: sqlite_utils.Database, username: str, password: str) -> int:
+    """The new hash; every session of the user ends (API tokens stay). Returns how many ended."""
+    db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(password), username])
+    return int(db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount)
 
 
 def token_digest(token: str) -> str:
@@ -109,11 +116,7 @@ class Accounts:
                 if not active:
                     db.execute("DELETE FROM sessions WHERE username = ?", [username])
             if password is not None:
-                db.execute(
-                    "UPDATE users SET password_hash = ? WHERE username = ?",
-                    [_hasher.hash(password), username],
-                )
-                db.execute("DELETE FROM sessions WHERE username = ?", [username])
+                _store_password(db, username, password)
                 detail["password"] = "changed"
             audit.record(db, self.clock, by, "user.update", username, detail, ip)
 
@@ -123,10 +126,7 @@ class Accounts:
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
                 raise UserError(f"no user {username!r}")
-            db.execute(
-                "UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(password), username]
-            )
-            ended = db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount
+            ended = _store_password(db, username, password)
             audit.record(db, self.clock, by, "user.password_reset", username, {"sessions_ended": ended}, ip)
 
     def change_own_password(self, username: str, current: str, new: str, ip: str = "") -> None:
@@ -136,8 +136,7 @@ class Accounts:
             raise UserError("the current password is not right")
         _check_password(new, username)
         with self.store.write() as db:
-            db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(new), username])
-            ended = db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount
+            ended = _store_password(db, username, new)
             audit.record(
                 db, self.clock, username, "user.password_change", username, {"sessions_ended": ended}, ip
             )
