@@ -8,12 +8,22 @@ Asia/Shanghai) should be the same for one district.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 AGO = {
     "zh-CN": ("刚刚", "{n} 分钟前", "{n} 小时前", "{n} 天前"),
     "en": ("just now", "{n} min ago", "{n} h ago", "{n} d ago"),
 }
+
+
+@cache
+def display_zone(name: str) -> ZoneInfo:
+    """The named IANA zone; UTC for a name this machine does not know."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def parse(text: str | None) -> datetime | None:

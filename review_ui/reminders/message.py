@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from review_ui.clock import parse_iso
 from review_ui.i18n import Catalog
+from review_ui.localtime import display_zone, parse
 
 TEMPLATES = {
     "zh-CN": {
@@ -103,12 +102,8 @@ def label_in(locale: str, label: str) -> str:
 
 def _local_minute(stamp: str, timezone: str) -> str:
     """'2026-05-02 10:00 CST' in the shop's timezone; the stamp as is when it does not parse."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    try:
-        local = parse_iso(stamp).astimezone(zone)
-    except (ValueError, TypeError):
+    value = parse(stamp)
+    if value is None:
         return stamp
+    local = value.astimezone(display_zone(timezone))
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -13,7 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from review_ui.auth import Principal, Role
 from review_ui.i18n import LOCALES, choose_locale
-from review_ui.localtime import ago, local_time
+from review_ui.localtime import ago, display_zone, local_time
 from review_ui.web.context import AppContext
 from review_ui.web.security import CSRF_FIELD
 
@@ -27,14 +25,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
-
-
-@cache
-def display_zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def locale_of(ctx: AppContext, request: Request, principal: Principal | None) -> str:
