@@ -185,15 +185,13 @@ class Outbox:
     def mark_acked(self, events: Iterable[tuple[str, int]]) -> int:
         """The centre stored these (incident_id, seq) events: their rows may go. Returns how many."""
         at = format_utc(self._clock())
-        changed = 0
         with self.transaction():
-            for incident_id, seq in events:
-                changed += self.db.execute(
-                    "UPDATE outbox SET acked_at = ?, sent_at = coalesce(sent_at, ?)"
-                    " WHERE incident_id = ? AND seq = ? AND acked_at IS NULL",
-                    [at, at, incident_id, seq],
-                ).rowcount
-        return changed
+            cursor = self.db.conn.executemany(  # one statement for the whole ack, not one per event
+                "UPDATE outbox SET acked_at = ?, sent_at = coalesce(sent_at, ?)"
+                " WHERE incident_id = ? AND seq = ? AND acked_at IS NULL",
+                [(at, at, incident_id, seq) for incident_id, seq in events],
+            )
+            return int(cursor.rowcount)
 
     def resend_unacked(self, older_than: timedelta) -> int:
         """Rows PUBACKed longer than `older_than` ago and still not acknowledged by the centre
