@@ -5,6 +5,8 @@
 Runs a private Mosquitto (as the tests do), one IngestService and one Publisher, and measures:
   burst     events enqueued as fast as the edge can commit them (100 per transaction) while the
             publisher drains; events/s from the first enqueue to the last stored row
+  burst-puback  the same burst with rows done at PUBACK (no end-to-end acknowledgement):
+            what waiting for the centre's curbwatch.ack/1 costs
   paced     a steady --rate for --seconds; latency from the outbox row's created_at to the
             ingest row's received_at (same host clock)
   baseline  the obvious alternative: no outbox, publish() + wait_for_publish() one at a time
@@ -31,7 +33,7 @@ from tests.support.broker import MosquittoBroker
 from uplink.ingest_service import IngestService
 from uplink.messages import IncidentEventKind, IncidentMessage, Shop, to_json
 from uplink.outbox import Outbox
-from uplink.publisher import Publisher
+from uplink.publisher import DEFAULT_ACK_TIMEOUT_S, Publisher
 from uplink.settings import MqttSettings
 from uplink.topics import Topics
 
@@ -113,11 +115,15 @@ def run_outbox(
     name: str,
     messages: list[IncidentMessage],
     rate: float | None,
+    end_to_end_ack: bool = True,
 ) -> Result:
     node_id = messages[0].node_id
     settings = MqttSettings(host=broker.host, port=broker.port, client_id=node_id)
     outbox = Outbox(work / f"{node_id}.db")
-    publisher = Publisher(settings, work / f"{node_id}.db", health_interval_s=3600)
+    ack_timeout_s = DEFAULT_ACK_TIMEOUT_S if end_to_end_ack else None  # None: PUBACK is enough
+    publisher = Publisher(
+        settings, work / f"{node_id}.db", health_interval_s=3600, ack_timeout_s=ack_timeout_s
+    )
     publisher.start()
     publisher.wait_connected(10)
     topic = T.incident(node_id, "cam-01")
@@ -202,6 +208,9 @@ def main() -> None:
         ingest = start_ingest_process(broker, review, work / "evidence")
         results = [
             run_outbox(broker, work, review, "burst", events("bench-burst", args.events), None),
+            run_outbox(
+                broker, work, review, "burst-puback", events("bench-puback", args.events), None, False
+            ),
             run_outbox(
                 broker, work, review, "paced", events("bench-paced", int(args.rate * args.seconds)), args.rate
             ),
