@@ -26,16 +26,19 @@ from uplink.messages import (
     HEALTH_SCHEMA_V1,
     HEALTH_SCHEMA_V2,
     INCIDENT_SCHEMA_V1,
+    INCIDENT_SCHEMA_V2,
     CameraStatus,
     CameraStatusV1,
     IncidentEventKind,
     IncidentMessage,
     IncidentMessageV1,
+    IncidentMessageV2,
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
     NodeState,
     WireModel,
+    ZonesReport,
 )
 from uplink.sqlite import write_transaction
 from uplink.topics import DEFAULT_PREFIX, ParsedTopic, TopicError, TopicKind, Topics
@@ -186,7 +189,28 @@ class Ingest:
             write_atomic(self.evidence_dir / relative, payload)
             self._upsert_camera(where, received_at, snapshot_path=relative)
             return IngestOutcome(OutcomeKind.UPDATED)
+        if where.kind is TopicKind.CAMERA_ZONES:
+            report = _parse(ZonesReport, payload)
+            _check_origin(where, report.node_id, report.camera_id)
+            self._zones_report(where, report, received_at)
+            return IngestOutcome(OutcomeKind.UPDATED)
         return IngestOutcome(OutcomeKind.IGNORED, f"{where.kind.value} is not ingested")
+
+    def _zones_report(self, where: ParsedTopic, report: ZonesReport, received_at: str) -> None:
+        row = {
+            "node_id": report.node_id,
+            "camera_id": report.camera_id,
+            "sha256": report.sha256,
+            "source": report.source.value,
+            "path": report.path,
+            "config_version": report.config_version,
+            "at": format_utc(report.at),
+            "received_at": received_at,
+        }
+        if report.document is not None:  # a report without the text never erases a known one
+            row["document"] = report.document
+        _upsert(self.db, "zone_reports", row, ("node_id", "camera_id", "sha256"))
+        self._upsert_camera(where, received_at, zones_sha256=report.sha256)
 
     def _node_status(self, where: ParsedTopic, payload: bytes, received_at: str) -> IngestOutcome:
         text = payload.decode("utf-8", errors="replace").strip()
@@ -248,6 +272,9 @@ class Ingest:
             row = _new_incident(message, evidence_path, received_at)
             if before_now_path is not None:
                 row["before_now_path"] = before_now_path
+            # curbwatch.incident/3: the zones it was raised under; set once, never moved on
+            row["zones_sha256"] = getattr(message, "zones_sha256", None)
+            row["zones_config_version"] = getattr(message, "zones_config_version", None)
             self.db.execute(
                 f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join(':' + name for name in row)})",
                 row,
@@ -329,10 +356,14 @@ def _check_origin(where: ParsedTopic, node_id: str, camera_id: str | None) -> No
         raise Rejected(f"camera_id {camera_id!r} in payload does not match {where.camera_id!r} in topic")
 
 
-def _parse_incident(payload: bytes) -> IncidentMessage | IncidentMessageV1:
-    """/2 from current nodes (with the BEFORE / NOW picture), /1 from nodes not upgraded yet."""
-    if _schema_of(payload) == INCIDENT_SCHEMA_V1:
+def _parse_incident(payload: bytes) -> IncidentMessage | IncidentMessageV2 | IncidentMessageV1:
+    """/3 from current nodes (with the zones they ran), /2 (with the BEFORE / NOW picture) and
+    /1 from nodes not upgraded yet."""
+    schema = _schema_of(payload)
+    if schema == INCIDENT_SCHEMA_V1:
         return _parse(IncidentMessageV1, payload)
+    if schema == INCIDENT_SCHEMA_V2:
+        return _parse(IncidentMessageV2, payload)
     return _parse(IncidentMessage, payload)
 
 

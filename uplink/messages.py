@@ -27,7 +27,8 @@ from pydantic import (
 
 from uplink.clock import format_utc
 
-INCIDENT_SCHEMA: Final = "curbwatch.incident/2"
+INCIDENT_SCHEMA: Final = "curbwatch.incident/3"
+INCIDENT_SCHEMA_V2: Final = "curbwatch.incident/2"  # still accepted by the ingest
 INCIDENT_SCHEMA_V1: Final = "curbwatch.incident/1"  # still accepted by the ingest
 CONFIG_SCHEMA: Final = "curbwatch.config/1"
 HEALTH_SCHEMA: Final = "curbwatch.health/3"
@@ -36,6 +37,7 @@ HEALTH_SCHEMA_V1: Final = "curbwatch.health/1"  # still accepted by the ingest
 CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/2"
 CAMERA_STATUS_SCHEMA_V1: Final = "curbwatch.camera-status/1"  # still accepted by the ingest
 ACK_SCHEMA: Final = "curbwatch.ack/1"
+ZONES_REPORT_SCHEMA: Final = "curbwatch.zones/1"
 MAX_ACKED_EVENTS = 1000  # per ack message
 
 # A JPEG of a 1080p frame at quality ~85 is 200-400 KiB; 512 KiB leaves room and keeps one
@@ -207,19 +209,40 @@ class IncidentMessageV1(WireModel):
     model_config = ConfigDict(populate_by_name=True, title="IncidentMessage")
 
 
-class IncidentMessage(IncidentMessageV1):
+class IncidentMessageV2(IncidentMessageV1):
     """One lifecycle event of one incident; (incident_id, seq) is the idempotency key.
 
     /2 is /1 plus `before_now`: the zone as the scene model learned it clean beside the same
     area in the evidence frame, people blurred in both, when the edge runs a scene model.
     """
 
-    schema_: Literal["curbwatch.incident/2"] = Field(default=INCIDENT_SCHEMA, alias="schema")  # type: ignore[assignment]
+    schema_: Literal["curbwatch.incident/2"] = Field(default=INCIDENT_SCHEMA_V2, alias="schema")  # type: ignore[assignment]
     before_now: Evidence | None = Field(
         default=None, description="JPEG: the zone before (clean background) | the same area now"
     )
 
     model_config = ConfigDict(populate_by_name=True, title="IncidentMessage2")
+
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class IncidentMessage(IncidentMessageV2):
+    """One lifecycle event of one incident; (incident_id, seq) is the idempotency key.
+
+    /3 is /2 plus which zone document the camera ran when it raised the event, so the review
+    server draws the incident with the zones it was raised under, not today's.
+    """
+
+    schema_: Literal["curbwatch.incident/3"] = Field(default=INCIDENT_SCHEMA, alias="schema")  # type: ignore[assignment]
+    zones_sha256: Sha256 | None = Field(
+        default=None, description="sha256 of the zone document text (UTF-8) the camera ran"
+    )
+    zones_config_version: int | None = Field(
+        default=None, ge=1, description="the ConfigMessage.version it came with; absent: a local zone file"
+    )
+
+    model_config = ConfigDict(populate_by_name=True, title="IncidentMessage3")
 
 
 class ConfigMessage(WireModel):
@@ -411,6 +434,53 @@ class CameraStatus(CameraStatusV1):
     view: SceneView | None = Field(default=None, description="the scene model's view; absent: not run")
 
     model_config = ConfigDict(populate_by_name=True, title="CameraStatus2")
+
+
+class ZoneSource(StrEnum):
+    FILE = "file"  # the camera's `zones` file in node.yaml
+    CONFIG = "config"  # a ConfigMessage from the review server
+
+
+MAX_ZONE_PATH_CHARS = 1024
+
+
+class ZonesReport(WireModel):
+    """Retained on {prefix}/{node}/{camera}/zones whenever the zones a camera runs change.
+
+    The review server learns what the edge enforces (a local file it never saw, or the version
+    it published), so its zone editor starts from that and never silently drops it.
+    """
+
+    schema_: Literal["curbwatch.zones/1"] = Field(default=ZONES_REPORT_SCHEMA, alias="schema")
+    node_id: Identifier
+    camera_id: Identifier
+    at: UtcDatetime = Field(description="when the camera started running this document")
+    sha256: Sha256 = Field(description="sha256 of the document text (UTF-8), as incidents name it")
+    source: ZoneSource
+    path: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ZONE_PATH_CHARS)] | None = Field(
+        default=None, description="the zone file on the edge box (source: file)"
+    )
+    config_version: int | None = Field(
+        default=None, ge=1, description="the applied ConfigMessage.version (source: config)"
+    )
+    document: Annotated[str, StringConstraints(max_length=MAX_ZONE_DOCUMENT_CHARS)] | None = Field(
+        default=None,
+        description="the zone document text; absent when longer than a config message may carry",
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ZonesReport:
+        if self.source is ZoneSource.FILE and self.path is None:
+            raise ValueError("source 'file' needs `path`")
+        if self.source is ZoneSource.CONFIG and self.config_version is None:
+            raise ValueError("source 'config' needs `config_version`")
+        if self.document is not None:
+            digest = hashlib.sha256(self.document.encode("utf-8")).hexdigest()
+            if digest != self.sha256:
+                raise ValueError(f"sha256 mismatch: declared {self.sha256}, document hashes to {digest}")
+        return self
 
 
 def to_json(message: WireModel) -> bytes:

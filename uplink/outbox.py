@@ -27,7 +27,7 @@ from pathlib import Path
 import sqlite_utils
 
 from uplink.clock import Clock, format_utc, utc_now
-from uplink.messages import IncidentMessage, WireModel, to_json
+from uplink.messages import IncidentMessageV1, WireModel, to_json
 from uplink.sqlite import open_database, write_transaction
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,9 @@ class Outbox:
     def enqueue(self, message: WireModel | bytes, topic: str, *, qos: int = 1, retain: bool = False) -> int:
         """Add one event; returns its position. Raises OutboxFull rather than dropping anything."""
         payload = message if isinstance(message, bytes) else to_json(message)
-        incident_id, seq = (
-            (str(message.incident_id), message.seq) if isinstance(message, IncidentMessage) else (None, None)
-        )
+        incident_id, seq = (None, None)
+        if isinstance(message, IncidentMessageV1):
+            incident_id, seq = str(message.incident_id), message.seq
         with self.transaction():
             self._ensure_room(len(payload) + len(topic) + _ROW_OVERHEAD_BYTES)
             cursor = self.db.execute(

@@ -92,6 +92,32 @@ def m003_before_now(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE incidents ADD COLUMN before_now_path TEXT")
 
 
+@migrations()
+def m004_zone_documents(db: sqlite_utils.Database) -> None:
+    # curbwatch.zones/1: every zone document a camera has run, by its sha256, so the editor can
+    # start from what the edge enforces and an old incident is drawn with its own zones;
+    # curbwatch.incident/3 names that document on the incident.
+    db.executescript(
+        """
+        CREATE TABLE zone_reports (
+            node_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('file', 'config')),
+            path TEXT,                     -- the zone file on the edge box (source 'file')
+            config_version INTEGER,        -- source 'config'
+            document TEXT,                 -- NULL when the edge could not send it (too long)
+            at TEXT NOT NULL,              -- edge time the camera started running it
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (node_id, camera_id, sha256)
+        );
+        ALTER TABLE cameras ADD COLUMN zones_sha256 TEXT;  -- the document it runs now
+        ALTER TABLE incidents ADD COLUMN zones_sha256 TEXT;
+        ALTER TABLE incidents ADD COLUMN zones_config_version INTEGER;
+        """
+    )
+
+
 def open_review_database(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite_utils.Database:
     """Open (creating and migrating if needed) the review database."""
     db = open_database(path, synchronous=synchronous)

@@ -17,11 +17,13 @@ from uplink.messages import (
     ConfigMessage,
     IncidentMessage,
     IncidentMessageV1,
+    IncidentMessageV2,
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
     StoredAck,
     WireModel,
+    ZonesReport,
 )
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
@@ -29,7 +31,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 # file name -> model; the number in the name is the `schema` version it describes
 MODELS: dict[str, type[WireModel]] = {
     "incident-1.json": IncidentMessageV1,  # still accepted by the ingest
-    "incident-2.json": IncidentMessage,
+    "incident-2.json": IncidentMessageV2,  # still accepted by the ingest
+    "incident-3.json": IncidentMessage,
     "config-1.json": ConfigMessage,
     "health-1.json": NodeHealthV1,  # still accepted by the ingest
     "health-2.json": NodeHealthV2,  # still accepted by the ingest
@@ -37,6 +40,7 @@ MODELS: dict[str, type[WireModel]] = {
     "camera-status-1.json": CameraStatusV1,  # still accepted by the ingest
     "camera-status-2.json": CameraStatus,
     "ack-1.json": StoredAck,
+    "zones-1.json": ZonesReport,
 }
 
 

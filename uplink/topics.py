@@ -7,6 +7,7 @@ Layout under the prefix (default "curbwatch/v1"):
     {prefix}/{node}/{camera}/status     retained CameraStatus JSON
     {prefix}/{node}/{camera}/incident   QoS 1 IncidentMessage JSON
     {prefix}/{node}/{camera}/snapshot   retained raw JPEG bytes
+    {prefix}/{node}/{camera}/zones      retained ZonesReport JSON: the zone document it runs
 Node-level and camera-level topics differ in depth, so a camera may be called "status".
 """
 
@@ -28,6 +29,7 @@ class TopicKind(StrEnum):
     CAMERA_STATUS = "camera-status"
     INCIDENT = "incident"
     SNAPSHOT = "snapshot"
+    CAMERA_ZONES = "zones"
 
 
 _NODE_LEAVES = {
@@ -40,6 +42,7 @@ _CAMERA_LEAVES = {
     "status": TopicKind.CAMERA_STATUS,
     "incident": TopicKind.INCIDENT,
     "snapshot": TopicKind.SNAPSHOT,
+    "zones": TopicKind.CAMERA_ZONES,
 }
 
 
@@ -93,6 +96,10 @@ class Topics:
     def snapshot(self, node_id: str, camera_id: str) -> str:
         return f"{self.prefix}/{check_id(node_id, 'node')}/{check_id(camera_id, 'camera')}/snapshot"
 
+    def camera_zones(self, node_id: str, camera_id: str) -> str:
+        """The zone document a camera runs (uplink.messages.ZonesReport), retained."""
+        return f"{self.prefix}/{check_id(node_id, 'node')}/{check_id(camera_id, 'camera')}/zones"
+
     def ingest_subscriptions(self) -> list[str]:
         """What the review server's ingest subscribes to (not config: it publishes that)."""
         return [
@@ -101,6 +108,7 @@ class Topics:
             f"{self.prefix}/+/+/status",
             f"{self.prefix}/+/+/incident",
             f"{self.prefix}/+/+/snapshot",
+            f"{self.prefix}/+/+/zones",
         ]
 
     def parse(self, topic: str) -> ParsedTopic:

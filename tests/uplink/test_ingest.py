@@ -139,7 +139,7 @@ def test_before_now_of_incident_2_is_written_beside_the_evidence_and_1_still_rea
     assert stored["before_now_path"] == f"{iid}/0-before-now.jpg"
     assert (tmp_path / "evidence" / stored["before_now_path"]).read_bytes() == before_now
     payload = json.loads(db.execute("SELECT payload FROM incident_events WHERE seq = 0").fetchone()[0])
-    assert "before_now" not in payload and payload["schema"] == "curbwatch.incident/2"
+    assert "before_now" not in payload and payload["schema"] == "curbwatch.incident/3"
     # A node not upgraded yet sends /1 (no before_now): stored, the picture kept.
     v1 = json.loads(to_json(incident(iid, 1, UPDATED)))
     v1["schema"] = "curbwatch.incident/1"
@@ -275,7 +275,7 @@ BAD_INPUT = [
     ("JSON array", INCIDENT_TOPIC, b"[1, 2]", "expected a JSON object"),
     ("wrong types", INCIDENT_TOPIC, _edit(seq="0", confidence="high"), "invalid IncidentMessage: seq"),
     ("missing schema", INCIDENT_TOPIC, _edit(schema=None), "unknown schema"),
-    ("unknown schema version", INCIDENT_TOPIC, _edit(schema="curbwatch.incident/3"), "unknown schema"),
+    ("unknown schema version", INCIDENT_TOPIC, _edit(schema="curbwatch.incident/9"), "unknown schema"),
     ("huge payload", INCIDENT_TOPIC, b"{" + b" " * (65 * 1024) + b"}", "exceeds the limit"),
     ("node mismatch", T.incident("node-b", CAMERA), _good(), "does not match 'node-b'"),
     ("camera mismatch", T.incident(NODE, "cam-99"), _good(), "does not match 'cam-99'"),
@@ -385,7 +385,7 @@ def test_empty_retained_payload_is_ignored(ingest: Ingest) -> None:
 def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> None:
     columns = {
         name: [c.name for c in db.table(name).columns]
-        for name in ("incidents", "incident_events", "dead_letters", "nodes", "cameras")
+        for name in ("incidents", "incident_events", "dead_letters", "nodes", "cameras", "zone_reports")
     }
     assert columns == {
         "incidents": [
@@ -408,11 +408,33 @@ def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> No
             "evidence_path",
             "received_at",
             "before_now_path",
+            "zones_sha256",
+            "zones_config_version",
         ],
         "incident_events": ["incident_id", "seq", "event", "at", "payload", "received_at"],
         "dead_letters": ["id", "topic", "received_at", "reason", "payload", "payload_size"],
         "nodes": ["node_id", "status", "health", "config_version", "updated_at"],
-        "cameras": ["node_id", "camera_id", "state", "last_frame_at", "snapshot_path", "updated_at", "view"],
+        "cameras": [
+            "node_id",
+            "camera_id",
+            "state",
+            "last_frame_at",
+            "snapshot_path",
+            "updated_at",
+            "view",
+            "zones_sha256",
+        ],
+        "zone_reports": [
+            "node_id",
+            "camera_id",
+            "sha256",
+            "source",
+            "path",
+            "config_version",
+            "document",
+            "at",
+            "received_at",
+        ],
     }
     assert db.table("incident_events").pks == ["incident_id", "seq"]
     assert db.table("cameras").pks == ["node_id", "camera_id"]

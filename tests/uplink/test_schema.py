@@ -20,11 +20,13 @@ from uplink.messages import (
     IncidentEventKind,
     IncidentMessage,
     IncidentMessageV1,
+    IncidentMessageV2,
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
     StoredAck,
     WireModel,
+    ZonesReport,
     to_json,
 )
 from uplink.schema_export import MODELS, SCHEMA_DIR, generate
@@ -32,7 +34,8 @@ from uplink.schema_export import MODELS, SCHEMA_DIR, generate
 EXAMPLES = SCHEMA_DIR / "examples"
 BY_SCHEMA: dict[str, type[WireModel]] = {
     "curbwatch.incident/1": IncidentMessageV1,
-    "curbwatch.incident/2": IncidentMessage,
+    "curbwatch.incident/2": IncidentMessageV2,
+    "curbwatch.incident/3": IncidentMessage,
     "curbwatch.config/1": ConfigMessage,
     "curbwatch.health/1": NodeHealthV1,
     "curbwatch.health/2": NodeHealthV2,
@@ -40,6 +43,7 @@ BY_SCHEMA: dict[str, type[WireModel]] = {
     "curbwatch.camera-status/1": CameraStatusV1,
     "curbwatch.camera-status/2": CameraStatus,
     "curbwatch.ack/1": StoredAck,
+    "curbwatch.zones/1": ZonesReport,
 }
 
 
