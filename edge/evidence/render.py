@@ -7,6 +7,12 @@ still, then every face a face detector found (a person the detector missed, a
 poster, a reflection), and only then is anything drawn or cropped, so no path
 leads to an unblurred person.
 
+Each object is drawn once (edge.evidence.tags.one_per_object) with a number tag
+(1, 2, ...) placed clear of every other tag; `Evidence.objects` lists them in
+number order, so the review page can name them in the inspector's language and
+draw its own boxes over exactly these. Pictures keep the frame's resolution:
+nothing is ever scaled up, only down to EvidencePolicy.max_long_side_px.
+
 When the scene model knows the clean background, a second picture shows the
 zone as it looked before (BEFORE) beside the same area now (NOW), people and
 faces blurred in both, so an inspector sees what is new.
@@ -25,12 +31,14 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from edge.evidence.tags import Rect, one_per_object, place_tags
 from models.classes import PEOPLE_CLASSES
 from models.types import Detections, Image
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
 BOX_COLOUR = (0, 0, 255)
 TEXT_COLOUR = (255, 255, 255)
+TAG_PAD_PX = 3  # around the number inside its tag
 FACE_MARGIN = 0.35  # a face box grown by this share per side covers hair, ears and chin
 STRIP_GAP_PX = 6  # between the BEFORE and NOW halves
 
@@ -72,6 +80,15 @@ BEFORE_NOW_POLICY = EvidencePolicy(max_long_side_px=960, max_bytes=120_000)
 
 
 @dataclass(frozen=True)
+class DrawnObject:
+    """An object as drawn in the annotated picture; its tag number is its place in the list + 1."""
+
+    label: str
+    confidence: float
+    bbox: tuple[float, float, float, float]  # normalised 0..1 of the picture, clipped to it
+
+
+@dataclass(frozen=True)
 class Evidence:
     """JPEG bytes ready to embed in an incident message."""
 
@@ -79,6 +96,7 @@ class Evidence:
     crop_jpeg: bytes
     content_type: str = "image/jpeg"
     before_now_jpeg: bytes | None = None  # the zone before (clean background) | now, side by side
+    objects: tuple[DrawnObject, ...] = ()  # the boxes of annotated_jpeg, tag 1 first
 
     @property
     def annotated_sha256(self) -> str:
@@ -167,13 +185,39 @@ def blur_outside(pixels: Image, polygons: Sequence[Sequence[Sequence[float]]], c
     return np.where(keep[..., None] > 0, pixels, coarse).astype(np.uint8)
 
 
-def _label(image: Image, text: str, origin: tuple[int, int], scale: float) -> None:
+def _label(image: Image, text: str, origin: tuple[int, int], scale: float) -> Rect:
+    """White text on a black band from origin; returns the band's rect."""
     thickness = max(1, round(scale * 2))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     x, y = origin
     y = max(th + base, y)
     cv2.rectangle(image, (x, y - th - base), (x + tw, y + base // 2), (0, 0, 0), cv2.FILLED)
     cv2.putText(image, text, (x, y - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR, thickness)
+    return x, y - th - base, x + tw + 1, y + base // 2 + 1
+
+
+def _tag_size(text: str, scale: float) -> tuple[int, int]:
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(scale * 2)))
+    return tw + 2 * TAG_PAD_PX, th + 2 * TAG_PAD_PX
+
+
+def _draw_tag(image: Image, rect: Rect, text: str, scale: float, box: Rect) -> None:
+    """The number on a box-coloured tag; a leader line when the tag had to move off the box."""
+    x1, y1, x2, y2 = rect
+    bx1, by1, bx2, by2 = box
+    near_x, near_y = min(max((bx1 + bx2) // 2, x1), x2 - 1), min(max((by1 + by2) // 2, y1), y2 - 1)
+    on_x, on_y = min(max(near_x, bx1), bx2), min(max(near_y, by1), by2)
+    if abs(on_x - near_x) + abs(on_y - near_y) > 3:
+        cv2.line(image, (near_x, near_y), (on_x, on_y), BOX_COLOUR, 1, cv2.LINE_AA)
+    cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), BOX_COLOUR, cv2.FILLED)
+    thickness = max(1, round(scale * 2))
+    origin = (x1 + TAG_PAD_PX, y2 - 1 - TAG_PAD_PX)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
+
+
+def _pixel_box(obj: EvidenceObject) -> Rect:
+    x1, y1, x2, y2 = (round(v) for v in obj.xyxy)
+    return x1, y1, x2, y2
 
 
 def _annotate(
@@ -182,17 +226,36 @@ def _annotate(
     objects: Sequence[EvidenceObject],
     header: str,
 ) -> None:
+    """Zone, one box per object numbered 1.. in list order, header; tags placed last, on top."""
     h, w = image.shape[:2]
     scale = max(0.4, min(w, h) / 900)
     line = max(1, round(min(w, h) / 300))
     if len(zone_polygon) >= 2:
         points = np.array([[x * w, y * h] for x, y in zone_polygon], dtype=np.float64)
         cv2.polylines(image, [np.round(points).astype(np.int32)], True, ZONE_COLOUR, line)
-    for obj in objects:
-        x1, y1, x2, y2 = (round(v) for v in obj.xyxy)
+    boxes = [_pixel_box(obj) for obj in objects]
+    for x1, y1, x2, y2 in boxes:
         cv2.rectangle(image, (x1, y1), (x2, y2), BOX_COLOUR, line + 1)
-        _label(image, _to_ascii(f"{obj.label} {obj.confidence:.2f}"), (x1, y1 - 2), scale)
-    _label(image, _to_ascii(header), (4, 4), scale)
+    header_rect = _label(image, _to_ascii(header), (4, 4), scale)
+    numbers = [str(n) for n in range(1, len(objects) + 1)]
+    rects = place_tags(boxes, [_tag_size(text, scale) for text in numbers], (w, h), reserved=[header_rect])
+    for text, rect, box in zip(numbers, rects, boxes, strict=True):
+        _draw_tag(image, rect, text, scale, box)
+
+
+def _drawn(objects: Sequence[EvidenceObject], resolution_wh: tuple[int, int]) -> tuple[DrawnObject, ...]:
+    w, h = resolution_wh
+    drawn = []
+    for obj in objects:
+        x1, y1, x2, y2 = (float(v) for v in obj.xyxy)
+        box = (
+            min(max(x1 / w, 0.0), 1.0),
+            min(max(y1 / h, 0.0), 1.0),
+            min(max(x2 / w, 0.0), 1.0),
+            min(max(y2 / h, 0.0), 1.0),
+        )
+        drawn.append(DrawnObject(label=obj.label, confidence=float(obj.confidence), bbox=box))
+    return tuple(drawn)
 
 
 def _crop_box(objects: Sequence[EvidenceObject], resolution_wh: tuple[int, int], policy: EvidencePolicy):
@@ -241,12 +304,12 @@ def _before_now(
     objects: Sequence[EvidenceObject],
     policy: EvidencePolicy,
 ) -> Image:
-    """One picture as wide as the frame: the zone before (clean background) | the zone now."""
+    """One picture at most as wide as the frame: the zone before (clean background) | the zone now."""
     h, w = now.shape[:2]
     left, top, right, bottom = _zone_box(zone_polygon, objects, (w, h), policy)
     half = (w - STRIP_GAP_PX) // 2
     crop_w, crop_h = right - left, bottom - top
-    scale = min(half / crop_w, (h * 0.6) / crop_h)
+    scale = min(1.0, half / crop_w, (h * 0.6) / crop_h)  # never up: a small zone stays sharp, not big
     size = (max(1, round(crop_w * scale)), max(1, round(crop_h * scale)))
     panels = []
     for picture, caption in ((before, "BEFORE"), (now, "NOW")):
@@ -256,9 +319,9 @@ def _before_now(
             cv2.rectangle(panel, (round(x1), round(y1)), (round(x2), round(y2)), BOX_COLOUR, 1)
         _label(panel, caption, (4, 4), max(0.4, size[1] / 500))
         panels.append(panel)
-    strip = np.zeros((size[1], w, 3), np.uint8)
+    strip = np.zeros((size[1], 2 * size[0] + STRIP_GAP_PX, 3), np.uint8)
     strip[:, : size[0]] = panels[0]
-    strip[:, w - size[0] :] = panels[1]
+    strip[:, size[0] + STRIP_GAP_PX :] = panels[1]
     return strip
 
 
@@ -300,7 +363,8 @@ def render_evidence(
     """Annotated overview and clean object crop of one frame, people blurred in both.
 
     pixels: the incident's evidence frame (BGR). zone_polygon: normalised 0..1
-    corners. objects: the incident's objects in pixel xyxy. detections: every
+    corners. objects: the incident's objects in pixel xyxy (duplicates are drawn
+    once; `Evidence.objects` says which, in tag order). detections: every
     detection of that frame (the people among them get blurred). local_time:
     aware datetime already in the zone's timezone. faces: face boxes in that
     frame, blurred as well. reference: the clean background (any size; scaled
@@ -310,6 +374,7 @@ def render_evidence(
     policy = policy or EvidencePolicy()
     blurred = blur_people(pixels, detections, policy, faces)
     h, w = blurred.shape[:2]
+    objects = one_per_object(objects)
     left, top, right, bottom = _crop_box(objects, (w, h), policy)
     crop = np.ascontiguousarray(blurred[top:bottom, left:right])
     annotated = blurred.copy()
@@ -317,6 +382,7 @@ def render_evidence(
     _annotate(annotated, zone_polygon, objects, header)
     before_now = None
     if reference is not None:
+        # The background may be kept smaller than the frame; it must line up with it pixel for pixel.
         before = np.asarray(cv2.resize(reference, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
         before = blur_people(before, detections, policy, reference_faces)
         strip = _before_now(before, blurred, zone_polygon, objects, policy)
@@ -325,4 +391,5 @@ def render_evidence(
         annotated_jpeg=encode_bounded_jpeg(annotated, policy),
         crop_jpeg=encode_bounded_jpeg(crop, policy),
         before_now_jpeg=before_now,
+        objects=_drawn(objects, (w, h)),
     )

@@ -243,3 +243,65 @@ def test_before_now_shows_the_zone_from_the_background_beside_the_frame(frame: I
         local_time=datetime(2025, 6, 4, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")),
     )
     assert without.before_now_jpeg is None
+
+
+@dataclass(frozen=True)
+class TrackedObj:
+    label: str
+    confidence: float
+    xyxy: tuple[float, float, float, float]
+    tracker_id: int | None
+
+
+def _is_tag_red(pixels: Image) -> bool:
+    """BOX_COLOUR (BGR 0, 0, 255) fills most of a tag, white digits the rest."""
+    red = (pixels[..., 2] > 170) & (pixels[..., 1] < 90) & (pixels[..., 0] < 90)
+    white = pixels.min(axis=2) > 170
+    return bool(red.mean() > 0.4 and white.mean() > 0.03)
+
+
+def test_each_object_once_with_a_number_and_the_objects_as_drawn(frame: Image) -> None:
+    chair = TrackedObj("chair", 0.9, (200.0, 300.0, 280.0, 400.0), 3)
+    objects = [
+        TrackedObj("bicycle", 0.34, (420.0, 300.0, 520.0, 380.0), 8),
+        chair,
+        TrackedObj("chair", 0.5, (202.0, 302.0, 279.0, 398.0), 3),  # the chair's track again
+        TrackedObj("bench", 0.6, (421.0, 301.0, 519.0, 381.0), None),  # the bicycle's box, relabelled
+    ]
+    evidence = render_evidence(
+        frame,
+        zone_polygon=ZONE,
+        objects=objects,
+        detections=Detections.empty(COCO_CLASSES),
+        camera_id="cam-01",
+        incident_id="0f8e2c1a-2222",
+        local_time=WHEN,
+    )
+    h, w = frame.shape[:2]
+    assert [(o.label, o.confidence) for o in evidence.objects] == [("chair", 0.9), ("bench", 0.6)]
+    assert evidence.objects[0].bbox == pytest.approx((200 / w, 300 / h, 280 / w, 400 / h))
+    annotated = _decode(evidence.annotated_jpeg)
+    # Tag 1 above-left of the chair's box, tag 2 above-left of the bench's: free places both.
+    for x1, y1 in ((200, 300), (421, 301)):
+        assert _is_tag_red(annotated[y1 - 16 : y1 - 2, x1 + 1 : x1 + 14]), (x1, y1)
+
+
+def test_pictures_are_never_scaled_up() -> None:
+    small = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    zone = [(0.4, 0.4), (0.55, 0.4), (0.55, 0.6), (0.4, 0.6)]  # 48 x 48 px
+    evidence = render_evidence(
+        small,
+        zone_polygon=zone,
+        objects=[TrackedObj("chair", 0.8, (130.0, 100.0, 170.0, 140.0), 1)],
+        detections=Detections.empty(COCO_CLASSES),
+        camera_id="cam-01",
+        incident_id="0f8e2c1a-3333",
+        local_time=WHEN,
+        reference=np.zeros((120, 160, 3), np.uint8),
+    )
+    assert _decode(evidence.annotated_jpeg).shape[:2] == (240, 320)
+    assert evidence.before_now_jpeg is not None
+    strip = _decode(evidence.before_now_jpeg)
+    assert strip.shape[0] <= 48 and strip.shape[1] <= 2 * 48 + 6  # the zone at its own size, twice
+    big = np.zeros((1080, 1920, 3), np.uint8)
+    assert _decode(encode_bounded_jpeg(big)).shape[:2] == (720, 1280)  # only ever down
