@@ -275,6 +275,8 @@ class Ingest:
             # curbwatch.incident/3: the zones it was raised under; set once, never moved on
             row["zones_sha256"] = getattr(message, "zones_sha256", None)
             row["zones_config_version"] = getattr(message, "zones_config_version", None)
+            if evidence_path is not None:
+                row["evidence_objects"] = _evidence_objects(message)
             self.db.execute(
                 f"INSERT INTO incidents ({', '.join(row)}) VALUES ({', '.join(':' + name for name in row)})",
                 row,
@@ -284,6 +286,8 @@ class Ingest:
         changes = _advance(existing, message, evidence_path, newer)
         if before_now_path is not None and (newer or existing["before_now_path"] is None):
             changes["before_now_path"] = before_now_path
+        if "evidence_path" in changes:  # the objects go with their picture, never with another
+            changes["evidence_objects"] = _evidence_objects(message)
         if changes:
             assignments = ", ".join(f"{name} = :{name}" for name in changes)
             self.db.execute(
@@ -384,6 +388,14 @@ def _details(message: IncidentMessageV1) -> dict[str, Any]:
         "updated_at": format_utc(message.at),
         "last_seq": message.seq,
     }
+
+
+def _evidence_objects(message: IncidentMessageV1) -> str | None:
+    """JSON of the objects as numbered in the message's evidence (curbwatch.incident/3), or None."""
+    objects = getattr(message, "evidence_objects", None)
+    if objects is None:
+        return None
+    return json.dumps([obj.model_dump(mode="json") for obj in objects])
 
 
 def _new_incident(message: IncidentMessageV1, evidence_path: str | None, received_at: str) -> dict[str, Any]:

@@ -231,7 +231,8 @@ class IncidentMessage(IncidentMessageV2):
     """One lifecycle event of one incident; (incident_id, seq) is the idempotency key.
 
     /3 is /2 plus which zone document the camera ran when it raised the event, so the review
-    server draws the incident with the zones it was raised under, not today's.
+    server draws the incident with the zones it was raised under, not today's, and
+    `evidence_objects`: the objects as numbered in the evidence picture.
     """
 
     schema_: Literal["curbwatch.incident/3"] = Field(default=INCIDENT_SCHEMA, alias="schema")  # type: ignore[assignment]
@@ -241,8 +242,21 @@ class IncidentMessage(IncidentMessageV2):
     zones_config_version: int | None = Field(
         default=None, ge=1, description="the ConfigMessage.version it came with; absent: a local zone file"
     )
+    # The edge numbers the boxes it burns into `evidence` (tags 1, 2, ...); the review page
+    # names them in the inspector's language and draws its boxes over exactly these.
+    evidence_objects: list[DetectedObject] | None = Field(
+        default=None,
+        max_length=100,
+        description="the boxes drawn in `evidence`, in the order of their number tags (tag 1 first)",
+    )
 
     model_config = ConfigDict(populate_by_name=True, title="IncidentMessage3")
+
+    @model_validator(mode="after")
+    def _evidence_objects_need_evidence(self) -> IncidentMessage:
+        if self.evidence_objects is not None and self.evidence is None:
+            raise ValueError("evidence_objects describe the evidence picture: they need `evidence`")
+        return self
 
 
 class ConfigMessage(WireModel):

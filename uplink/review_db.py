@@ -118,6 +118,13 @@ def m004_zone_documents(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_evidence_objects(db: sqlite_utils.Database) -> None:
+    # curbwatch.incident/3: the objects as numbered in the stored evidence picture, JSON
+    # [{label, confidence, bbox}] (tag 1 first); NULL when the picture came without them.
+    db.execute("ALTER TABLE incidents ADD COLUMN evidence_objects TEXT")
+
+
 def open_review_database(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite_utils.Database:
     """Open (creating and migrating if needed) the review database."""
     db = open_database(path, synchronous=synchronous)

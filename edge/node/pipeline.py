@@ -10,12 +10,12 @@ import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from edge.evidence.faces import FaceFinder, faces_at
-from edge.evidence.render import Evidence, EvidencePolicy, blur_outside, render_evidence
+from edge.evidence.render import DrawnObject, Evidence, EvidencePolicy, blur_outside, render_evidence
 from edge.incidents.engine import IncidentEngine
 from edge.incidents.persistence import IncidentStoreLike
 from edge.incidents.types import IncidentEvent, StreamStart
@@ -69,10 +69,15 @@ def incident_message(
     shop: WireShop,
     evidence_jpeg: bytes | None,
     before_now_jpeg: bytes | None = None,
+    evidence_objects: Sequence[DrawnObject] = (),
 ) -> IncidentMessage:
-    """The wire form of one engine event (uplink.messages.IncidentMessage)."""
+    """The wire form of one engine event (uplink.messages.IncidentMessage).
+
+    evidence_objects: the boxes drawn in evidence_jpeg, tag 1 first (Evidence.objects).
+    """
     primary = event.primary
     objects = [DetectedObject(label=o.label, confidence=o.confidence, bbox=o.bbox) for o in event.objects]
+    drawn = [DetectedObject(label=o.label, confidence=o.confidence, bbox=o.bbox) for o in evidence_objects]
     dwell_s = max(0.0, event.dwell_s)  # counted across restarts, unlike t - first_seen_t
     return IncidentMessage(
         incident_id=uuid.UUID(event.incident_id),
@@ -91,6 +96,7 @@ def incident_message(
         dwell_s=dwell_s,
         evidence=None if evidence_jpeg is None else WireEvidence.from_jpeg(evidence_jpeg),
         before_now=None if before_now_jpeg is None else WireEvidence.from_jpeg(before_now_jpeg),
+        evidence_objects=None if evidence_jpeg is None else drawn[:100],
     )
 
 
@@ -203,9 +209,8 @@ class CameraPipeline:
         evidence = self._evidence(event)
         if evidence is None:
             return incident_message(event, self.parts.node_id, shop, None)
-        return incident_message(
-            event, self.parts.node_id, shop, evidence.annotated_jpeg, evidence.before_now_jpeg
-        )
+        jpeg, before_now = evidence.annotated_jpeg, evidence.before_now_jpeg
+        return incident_message(event, self.parts.node_id, shop, jpeg, before_now, evidence.objects)
 
     def _evidence(self, event: IncidentEvent) -> Evidence | None:
         frame = event.evidence_frame

@@ -410,6 +410,7 @@ def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> No
             "before_now_path",
             "zones_sha256",
             "zones_config_version",
+            "evidence_objects",
         ],
         "incident_events": ["incident_id", "seq", "event", "at", "payload", "received_at"],
         "dead_letters": ["id", "topic", "received_at", "reason", "payload", "payload_size"],

@@ -222,6 +222,9 @@ def test_node_turns_a_video_into_ordered_incident_events_at_the_centre(
     jpeg = opened.evidence.jpeg()
     picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert picture is not None and picture.shape == (576, 768, 3) and len(jpeg) <= 200_000
+    # The objects as numbered in the picture: tag 1 is the truck the message is about.
+    assert opened.evidence_objects and opened.evidence_objects[0].label == "truck"
+    assert opened.evidence_objects[0].bbox == pytest.approx(opened.bbox, abs=1e-6)
 
     assert _centre_events(ingest) == [
         (first, s, "opened" if s == 0 else "updated") for s in range(len(outbox))

@@ -47,3 +47,22 @@ def test_dwell_and_first_seen_at_come_from_the_events_carried_age(
     assert message.dwell_s == expected_dwell_s, name
     assert message.first_seen_at == START + timedelta(seconds=40 - expected_dwell_s), name
     assert message.at == START + timedelta(seconds=40)
+
+
+def test_the_message_carries_the_objects_as_numbered_in_its_picture() -> None:
+    import cv2
+    import numpy as np
+
+    from edge.evidence.render import DrawnObject
+
+    ok, picture = cv2.imencode(".jpg", np.full((36, 48, 3), 90, np.uint8))
+    assert ok
+    drawn = (DrawnObject("chair", 0.9, (0.1, 0.2, 0.3, 0.4)), DrawnObject("bench", 0.6, (0.5, 0.5, 0.7, 0.9)))
+    shop = Shop(id="shop-1", name="")
+    message = incident_message(event(40.0, 0.0, 40.0), "node-1", shop, picture.tobytes(), None, drawn)
+    assert message.evidence_objects is not None
+    assert [(o.label, o.confidence, o.bbox) for o in message.evidence_objects] == [
+        ("chair", 0.9, (0.1, 0.2, 0.3, 0.4)),
+        ("bench", 0.6, (0.5, 0.5, 0.7, 0.9)),
+    ]
+    assert incident_message(event(40.0, 0.0, 40.0), "node-1", shop, None).evidence_objects is None
