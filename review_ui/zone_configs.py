@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from review_ui import audit
+from review_ui import audit, zone_versions
 from review_ui.clock import Clock, iso
 from review_ui.db import Store
 from uplink.config_publish import ConfigPublishError, publish_config
@@ -40,6 +40,10 @@ def _problem(problem: Problem) -> dict[str, Any]:
 
 class PublishError(Exception):
     pass
+
+
+class UnknownVersion(LookupError):
+    """Revert to a version this camera never had."""
 
 
 class ConfigPublisher(Protocol):
@@ -133,7 +137,23 @@ class ZoneConfigs:
         row["applied"] = row["config_version"] is not None and row["config_version"] >= row["version"]
         return row
 
-    def save(self, node_id: str, camera_id: str, document: str, user: str, ip: str = "") -> SavedConfig:
+    def revert(self, node_id: str, camera_id: str, version: int, user: str, ip: str = "") -> SavedConfig:
+        """Publish an old version's document again, as a new version (audited as a revert)."""
+        document = zone_versions.stored_document(self.store.read(), node_id, camera_id, version)
+        if document is None:
+            raise UnknownVersion(f"{node_id}/{camera_id} has no stored version {version}")
+        return self.save(node_id, camera_id, document, user, ip, reverted_from=version)
+
+    def save(
+        self,
+        node_id: str,
+        camera_id: str,
+        document: str,
+        user: str,
+        ip: str = "",
+        *,
+        reverted_from: int | None = None,
+    ) -> SavedConfig:
         self.validate(node_id, camera_id, document)
         now = self.clock.now()
         with self.store.write() as db:
@@ -155,9 +175,10 @@ class ZoneConfigs:
                     [node_id],
                 )
             }
-            audit.record(
-                db, self.clock, user, "zones.save", f"{node_id}/{camera_id}", {"version": version}, ip
-            )
+            what, detail = "zones.save", {"version": version}
+            if reverted_from is not None:
+                what, detail = "zones.revert", {"version": version, "reverted_from": reverted_from}
+            audit.record(db, self.clock, user, what, f"{node_id}/{camera_id}", detail, ip)
         message = ConfigMessage(node_id=node_id, version=version, issued_at=now, cameras=cameras)
         try:
             self.publisher.publish(message)

@@ -1,4 +1,7 @@
-// Zone editor: polygons in normalised coordinates drawn as SVG over the snapshot.
+// Zone editor: polygons in normalised coordinates drawn as SVG over the snapshot, and the whole
+// zone file as YAML beside it. The text is what gets saved; the drawing and the form edit a plain
+// copy (`doc`) that the server writes back into the text (POST .../validate with `data`), so
+// fields without an input, comments and numbers as written all survive.
 (function () {
   "use strict";
   const root = document.getElementById("editor");
@@ -8,10 +11,12 @@
   const problems = document.getElementById("problems");
   const saveButton = document.getElementById("save-zones");
   const NS = "http://www.w3.org/2000/svg";
-  const doc = JSON.parse(document.getElementById("initial-document").textContent);
-  doc.camera_id = root.dataset.camera;
-  doc.zones = doc.zones || [];
+  const yamlPane = document.getElementById("zone-yaml");
+  const yamlProblems = document.getElementById("yaml-problems");
+  let doc = JSON.parse(document.getElementById("initial-document").textContent);
+  doc.zones = Array.isArray(doc.zones) ? doc.zones : [];
   let current = doc.zones.length ? 0 : -1;
+  let drawingAhead = false; // the drawing changed and the text does not show it yet
   let dragging = null;
   let liveProblems = []; // the latest answer of /validate: [{key, message, severity}]
 
@@ -31,6 +36,7 @@
     svg.replaceChildren();
     doc.zones.forEach((z, zi) => {
       const poly = document.createElementNS(NS, "polygon");
+      z.polygon = Array.isArray(z.polygon) ? z.polygon : [];
       poly.setAttribute("points", z.polygon.map((p) => p[0] * 1000 + "," + p[1] * 1000).join(" "));
       poly.setAttribute("class", "zone zone-" + z.kind + (zi === current ? " hit" : ""));
       poly.dataset.zone = zi;
@@ -55,7 +61,7 @@
     fillFields();
     paintProblems();
   }
-  function edited() { draw(); scheduleCheck(); }
+  function edited() { draw(); drawingAhead = true; scheduleCheck(); }
   function fillFields() {
     const z = zone();
     document.querySelectorAll("#zone-fields [data-field]").forEach((input) => {
@@ -79,6 +85,7 @@
       else if (["min_overlap", "dwell_s", "clear_s"].includes(f)) { if (v === "") delete z[f]; else z[f] = Number(v); }
       else z[f] = v;
       if (f === "id" || f === "kind") draw();
+      drawingAhead = true;
       scheduleCheck();
     });
   });
@@ -119,15 +126,15 @@
   function showProblems(list) {
     problems.replaceChildren(...list.map((p) => {
       const li = document.createElement("p"); li.className = "error";
-      li.textContent = (p.key ? p.key + ": " : "") + p.message; return li;
+      li.textContent = (p.key ? p.key + ": " : "") + (p.text || p.message); return li;
     }));
   }
   const api = "/api/v1/zones/" + encodeURIComponent(root.dataset.node) + "/" + encodeURIComponent(root.dataset.camera);
-  function request(method, url) {
+  function send(method, url, body) {
     return fetch(url, {
       method: method, credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": root.dataset.csrf },
-      body: JSON.stringify({ document: JSON.stringify(cleaned(), null, 2) }),
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   }
 
@@ -144,22 +151,43 @@
     window.clearTimeout(checkTimer);
     checkTimer = window.setTimeout(runCheck, CHECK_DELAY_MS);
   }
+  // One round trip answers both ways: with `data` (the drawing moved) the server writes it into
+  // the text and checks that; without (the text was typed) it checks the text and sends back
+  // its data for the drawing. An answer to an older edit is dropped (checkSeq).
   async function runCheck() {
+    window.clearTimeout(checkTimer); checkTimer = null;
     const seq = checkSeq;
-    let list;
+    const withData = drawingAhead;
+    const body = { document: yamlPane.value };
+    if (withData) body.data = cleaned();
+    let list; let answer = null;
     try {
-      const response = await request("POST", api + "/validate");
+      const response = await send("POST", api + "/validate", body);
       if (seq !== checkSeq) return;
-      if (response.ok) list = (await response.json()).problems;
+      if (response.ok) { answer = await response.json(); list = answer.problems; }
       else list = [{ key: "", severity: "warning", message: "live validation unavailable (HTTP " + response.status + ")" }];
     } catch (err) {
       if (seq !== checkSeq) return;
       list = [{ key: "", severity: "warning", message: "live validation unavailable: " + err }];
     }
     if (seq !== checkSeq) return;
+    if (answer) {
+      if (withData && answer.data) { yamlPane.value = answer.document; drawingAhead = false; }
+      if (!withData && answer.data) {
+        doc = answer.data; doc.zones = Array.isArray(doc.zones) ? doc.zones : [];
+        current = Math.min(Math.max(current, doc.zones.length ? 0 : -1), doc.zones.length - 1);
+        draw();
+      }
+      root.dataset.yaml = answer.data ? "ok" : "broken";
+    }
     liveProblems = list;
     root.dataset.validation = list.some((p) => p.severity === "error") ? "errors" : "ok";
-    paintProblems(); // not draw(): that would rewrite the field being typed in
+    paintProblems(); // not draw() after a form edit: that would rewrite the field being typed in
+  }
+  yamlPane.addEventListener("input", () => { drawingAhead = false; scheduleCheck(); });
+  async function settled() {
+    // Save and revert act on the text: let a pending edit reach it first.
+    if (checkTimer !== null || drawingAhead) { checkSeq += 1; await runCheck(); }
   }
   // "zones[2].shop.id" -> 2; anything not about one zone -> -1
   function zoneOf(key) {
@@ -178,7 +206,17 @@
     const line = document.createElement("p");
     line.className = "problem " + (p.severity === "warning" ? "warning" : "error");
     line.dataset.key = p.key || "";
-    line.textContent = (withKey && p.key ? p.key + ": " : "") + p.message;
+    line.textContent = (withKey && p.key ? p.key + ": " : "") + (p.text || p.message);
+    return line;
+  }
+  // In the YAML pane every problem shows with its line and key: "line 12 · zones[0].polygon: ..."
+  function yamlLine(p) {
+    const line = problemLine(p, true);
+    if (p.line) {
+      const where = document.createElement("span"); where.className = "where";
+      where.textContent = root.dataset.line.replace("{line}", p.line);
+      line.prepend(where);
+    }
     return line;
   }
   const slots = { zone: root.querySelector("[data-problems-for=zone]") };
@@ -208,26 +246,81 @@
       if (bad) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
     });
     elsewhere.replaceChildren(...rest);
+    yamlProblems.replaceChildren(...liveProblems.map(yamlLine));
+    if (root.dataset.yaml === "broken") {
+      const hint = document.createElement("p"); hint.className = "problem warning"; hint.textContent = root.dataset.yamlBroken;
+      yamlProblems.append(hint);
+    }
     const blocked = liveProblems.some((p) => p.severity === "error");
     saveButton.disabled = blocked;
     saveButton.title = blocked ? root.dataset.fixErrors : "";
   }
 
+  // Save shows what changes against the version running, and publishes only when confirmed.
+  const panel = document.getElementById("diff-panel");
+  const publishButton = document.getElementById("publish-zones");
+  let pending = null; // what Publish does: { kind: "save" } or { kind: "revert", version }
+  async function showDiff(text, action) {
+    const response = await send("POST", api + "/diff", { document: text });
+    if (!response.ok) { showProblems([{ key: "", message: "diff: HTTP " + response.status }]); return; }
+    const diff = await response.json();
+    const against = diff.against === "edge" ? root.dataset.againstEdge
+      : diff.against === "stored" ? root.dataset.againstStored.replace("{version}", diff.version)
+      : root.dataset.againstNothing;
+    document.getElementById("diff-against").textContent = diff.changed ? against : root.dataset.diffNone;
+    document.getElementById("diff").replaceChildren(...diff.lines.map((l) => {
+      const span = document.createElement("span"); span.className = "diff-" + l.kind; span.textContent = l.text; return span;
+    }));
+    pending = action;
+    publishButton.disabled = !diff.changed && action.kind === "save";
+    panel.hidden = false;
+    panel.scrollIntoView({ block: "nearest" });
+  }
   saveButton.addEventListener("click", async () => {
-    const response = await request("PUT", api);
+    await settled();
+    if (root.dataset.validation === "errors") return;
+    await showDiff(yamlPane.value, { kind: "save" });
+  });
+  document.getElementById("cancel-publish").addEventListener("click", () => { panel.hidden = true; pending = null; });
+  publishButton.addEventListener("click", async () => {
+    const action = pending; if (!action) return;
+    const response = action.kind === "revert"
+      ? await send("POST", api + "/revert", { version: action.version })
+      : await send("PUT", api, { document: yamlPane.value });
     const body = await response.json();
     if (!response.ok) {
       showProblems((body.detail && body.detail.problems) || [{ key: "", message: JSON.stringify(body.detail) }]);
       return;
     }
+    panel.hidden = true; pending = null;
+    if (action.kind === "revert") { yamlPane.value = action.document; drawingAhead = false; scheduleCheck(); }
     showProblems([]);
     const line = document.getElementById("version-line");
     line.innerHTML = "";
     line.append(root.dataset.saved + " v", Object.assign(document.createElement("span"), { id: "version", textContent: body.version }),
       " — ", Object.assign(document.createElement("span"), { id: "applied", className: "waiting", textContent: root.dataset.waiting }));
+    if (action.kind === "revert") line.append(" ", root.dataset.reverted.replace("{version}", body.version));
     if (!body.published) showProblems([{ key: "mqtt", message: body.publish_error }]);
+    refreshHistory();
     pollApplied();
   });
+  // Revert: the old version's document, its diff against what runs, then Publish.
+  document.getElementById("history").addEventListener("click", async (event) => {
+    const button = event.target.closest("button.revert"); if (!button) return;
+    const version = Number(button.dataset.version);
+    const response = await fetch(api + "/versions/" + version, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const old = await response.json();
+    await showDiff(old.document, { kind: "revert", version: version, document: old.document });
+  });
+  // The history is rendered by the server (local time, the page's language): take it from there.
+  async function refreshHistory() {
+    const response = await fetch(window.location.pathname, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.getElementById("history");
+    if (fresh) document.getElementById("history").replaceChildren(...fresh.childNodes);
+  }
   async function pollApplied() {
     const response = await fetch(api + "/status", { credentials: "same-origin" });
     if (response.ok) {

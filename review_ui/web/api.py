@@ -5,7 +5,7 @@ import os
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
@@ -17,7 +17,6 @@ from review_ui.review import RejectReason, ReviewError, Verdict
 from review_ui.shops import ShopError, ShopIn
 from review_ui.web.context import AppContext
 from review_ui.web.security import client_ip, requirer
-from review_ui.zone_configs import ZoneDocumentInvalid
 
 
 class VerdictIn(BaseModel):
@@ -31,31 +30,6 @@ class VerdictOut(BaseModel):
     incident_id: str
     status: str
     reminder_ids: list[int]
-
-
-class ZoneDocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    document: str = Field(max_length=256 * 1024, description="zone file text (YAML or JSON)")
-
-
-class ZoneSaved(BaseModel):
-    node_id: str
-    camera_id: str
-    version: int
-    published: bool
-    publish_error: str | None
-
-
-class ZoneProblem(BaseModel):
-    key: str = Field(description='where, e.g. "zones[0].polygon"; "" for the document as a whole')
-    message: str
-    severity: str = Field(description='"error" (blocks saving) or "warning"')
-    line: int | None = Field(None, description="line in the document, where known")
-
-
-class ZoneValidation(BaseModel):
-    valid: bool = Field(description="no errors (warnings allowed): saving would be accepted")
-    problems: list[ZoneProblem]
 
 
 class Changes(BaseModel):
@@ -194,48 +168,5 @@ def router(ctx: AppContext) -> APIRouter:
         except ShopError as exc:
             raise HTTPException(exc.status_code, str(exc)) from exc
         return Response(status_code=204)
-
-    @r.get("/zones/{node_id}/{camera_id}")
-    def get_zones(node_id: str, camera_id: str, _user: Viewer) -> dict[str, Any]:
-        latest = ctx.zones.latest(node_id, camera_id)
-        if latest is None:
-            raise HTTPException(404, "no zones stored for this camera")
-        return latest
-
-    @r.put("/zones/{node_id}/{camera_id}")
-    def put_zones(
-        request: Request, node_id: str, camera_id: str, user: Admin, body: Annotated[ZoneDocumentIn, Body()]
-    ) -> ZoneSaved:
-        try:
-            saved = ctx.zones.save(node_id, camera_id, body.document, user.username, client_ip(request))
-        except ZoneDocumentInvalid as exc:
-            raise HTTPException(422, {"problems": exc.problems}) from exc
-        return ZoneSaved(
-            node_id=saved.node_id,
-            camera_id=saved.camera_id,
-            version=saved.version,
-            published=saved.published,
-            publish_error=saved.publish_error,
-        )
-
-    @r.post("/zones/{node_id}/{camera_id}/validate")
-    def validate_zones(
-        node_id: str, camera_id: str, _user: Admin, body: Annotated[ZoneDocumentIn, Body()]
-    ) -> ZoneValidation:
-        """The checks of saving, without saving: stores, publishes and audits nothing. The zone
-        editor calls it while the admin edits. POST (not GET) for the body; CSRF-checked all the same."""
-        problems = [ZoneProblem(**p) for p in ctx.zones.check(node_id, camera_id, body.document)]
-        return ZoneValidation(valid=all(p.severity != "error" for p in problems), problems=problems)
-
-    @r.get("/zones/{node_id}/{camera_id}/status")
-    def zone_status(node_id: str, camera_id: str, _user: Viewer) -> dict[str, Any]:
-        latest = ctx.zones.latest(node_id, camera_id)
-        if latest is None:
-            raise HTTPException(404, "no zones stored for this camera")
-        return {
-            "version": latest["version"],
-            "applied": latest["applied"],
-            "node_config_version": latest["config_version"],
-        }
 
     return r

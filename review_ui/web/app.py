@@ -8,7 +8,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from review_ui.web import api, live, pages_admin, pages_auth, pages_review, pages_shops, pages_users
+from review_ui.web import (
+    api,
+    api_zones,
+    live,
+    pages_admin,
+    pages_auth,
+    pages_review,
+    pages_shops,
+    pages_users,
+)
 from review_ui.web.context import AppContext
 from review_ui.web.guard import Guard
 from review_ui.web.render import SECURITY_HEADERS, render
@@ -29,7 +38,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     async def favicon() -> Response:
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
-    for module in (pages_auth, pages_review, pages_shops, pages_users, pages_admin, live, api):
+    for module in (pages_auth, pages_review, pages_shops, pages_users, pages_admin, live, api, api_zones):
         app.include_router(module.router(ctx))
 
     @app.exception_handler(LoginRequired)

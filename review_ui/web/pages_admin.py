@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from review_ui import queries
+from review_ui import queries, zone_versions
 from review_ui.auth import Principal, Role
 from review_ui.web.context import AppContext
 from review_ui.web.params import non_negative_int
 from review_ui.web.render import render
 from review_ui.web.security import client_ip, requirer
+from review_ui.zone_yaml import editable_text, to_yaml
+from zones.yaml_source import ConfigFileError, parse_text
 
 PAGE = 200
 
@@ -48,19 +50,27 @@ def router(ctx: AppContext) -> APIRouter:
 
     @r.get("/zones/{node_id}/{camera_id}")
     def zone_editor(request: Request, node_id: str, camera_id: str, user: Admin) -> Response:
+        db = ctx.store.read()
         latest = ctx.zones.latest(node_id, camera_id)
-        document = latest["document"] if latest else json.dumps({"camera_id": camera_id, "zones": []})
+        edge = zone_versions.edge_zones(db, node_id, camera_id)
+        loaded_from = None  # the editor says where a first document came from
+        if latest is not None:
+            text = editable_text(latest["document"])
+        elif edge is not None and edge.document is not None:
+            text, loaded_from = edge.document, edge
+        else:
+            text = to_yaml({"camera_id": camera_id, "zones": []})
         try:
-            initial = json.loads(document)
-        except ValueError:  # a YAML document stored through the API: show it as text only
+            initial = parse_text(text, "editor").data
+        except ConfigFileError:  # the text pane shows it; the drawing starts empty
+            initial = None
+        if not isinstance(initial, dict):
             initial = {"camera_id": camera_id, "zones": []}
         has_snapshot = (
-            ctx.store.read()
-            .execute(
+            db.execute(
                 "SELECT 1 FROM cameras WHERE node_id = ? AND camera_id = ? AND snapshot_path IS NOT NULL",
                 [node_id, camera_id],
-            )
-            .fetchone()
+            ).fetchone()
             is not None
         )
         return render(
@@ -71,7 +81,11 @@ def router(ctx: AppContext) -> APIRouter:
             node_id=node_id,
             camera_id=camera_id,
             latest=latest,
-            initial=initial,
+            edge=edge,
+            loaded_from=loaded_from,
+            text=text,
+            initial=json.loads(json.dumps(initial, default=str)),  # YAML dates as text, like the API
+            history=zone_versions.history(db, node_id, camera_id),
             has_snapshot=has_snapshot,
         )
 

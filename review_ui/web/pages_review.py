@@ -3,8 +3,9 @@
 # No `from __future__ import annotations`: FastAPI must see the local Annotated aliases.
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlite_utils
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
@@ -17,6 +18,8 @@ from review_ui.web.context import AppContext
 from review_ui.web.params import non_negative_int
 from review_ui.web.render import render
 from review_ui.web.security import client_ip, requirer
+from review_ui.zone_configs import ZoneConfigs
+from review_ui.zone_versions import incident_document
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -70,7 +73,6 @@ def router(ctx: AppContext) -> APIRouter:
         row = queries.incident(db, incident_id)
         if row is None:
             return render(ctx, request, "error.html", user, status_code=404, message="not_found")
-        zone_doc = ctx.zones.latest(row["node_id"], row["camera_id"])
         return render(
             ctx,
             request,
@@ -85,7 +87,7 @@ def router(ctx: AppContext) -> APIRouter:
             reasons=[reason.value for reason in RejectReason],
             has_evidence=stored_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
             has_before_now=stored_file(ctx.evidence_dir, row.get("before_now_path")) is not None,
-            zone_polygons=_zone_polygons(zone_doc["document"] if zone_doc else None, row["zone_id"]),
+            zone_polygons=incident_zone_polygons(db, row, ctx.zones),
         )
 
     @r.post("/incidents/{incident_id}/verdict")
@@ -172,6 +174,17 @@ def router(ctx: AppContext) -> APIRouter:
     return r
 
 
+def incident_zone_polygons(
+    db: sqlite_utils.Database, incident: dict[str, Any], zones: ZoneConfigs
+) -> list[dict[str, object]]:
+    """The zones the edge ran when it raised the incident (incident/3); today's when unknown."""
+    document = incident_document(db, incident)
+    if document is None:
+        latest = zones.latest(incident["node_id"], incident["camera_id"])
+        document = latest["document"] if latest else None
+    return _zone_polygons(document, incident["zone_id"])
+
+
 def _zone_polygons(document: str | None, zone_id: str) -> list[dict[str, object]]:
     """Polygons of the camera's zones (the incident's one first) for drawing over the evidence."""
     if not document:
@@ -182,7 +195,7 @@ def _zone_polygons(document: str | None, zone_id: str) -> list[dict[str, object]
         zone_file = parse_zone_document(document, "stored")
     except ZoneFileError:
         return []
-    shapes = [
+    shapes: list[dict[str, object]] = [
         {
             "id": z.id,
             "kind": str(z.kind),

@@ -59,7 +59,8 @@ def counts(server: ReviewServer) -> tuple[int, int]:
 def test_a_valid_document_has_no_problems(client: TestClient, as_admin: str) -> None:
     response = client.post(URL, json=body(VALID), headers={"X-CSRF-Token": as_admin})
     assert response.status_code == 200, response.text
-    assert response.json() == {"valid": True, "problems": []}
+    result = response.json()
+    assert (result["valid"], result["problems"], result["data"]) == (True, [], VALID)
 
 
 def test_a_self_intersecting_polygon_is_an_error_at_its_key(client: TestClient, as_admin: str) -> None:
@@ -70,7 +71,8 @@ def test_a_self_intersecting_polygon_is_an_error_at_its_key(client: TestClient, 
     [problem] = result["problems"]
     assert problem["key"] == "zones[0].polygon" and problem["severity"] == "error"
     assert "not simple" in problem["message"]
-    assert set(problem) == {"key", "message", "severity", "line"}
+    assert set(problem) == {"key", "message", "severity", "line", "code", "text"}
+    assert problem["code"] == "zone_problem_self_intersection"
 
 
 def test_warnings_do_not_make_a_document_invalid(client: TestClient, as_admin: str) -> None:
