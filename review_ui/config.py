@@ -37,6 +37,22 @@ class ReminderSettings(Strict):
     backoff_base_s: float = Field(5.0, gt=0, le=3600, description="first retry delay; doubles per attempt")
     backoff_max_s: float = Field(900.0, gt=0, le=86400, description="longest retry delay")
     poll_s: float = Field(2.0, gt=0, le=600, description="dispatcher / loop checker tick")
+    undo_s: float = Field(
+        30.0,
+        ge=0,
+        le=600,
+        description="seconds a verdict can be undone before its reminder leaves; 0: sent at once",
+    )
+
+
+class CaseSettings(Strict):
+    window_h: float = Field(
+        24.0,
+        ge=0,
+        le=24 * 30,
+        description="a shop's new incident joins its undecided case when that case's latest "
+        "occurrence opened within this many hours; 0: every incident is its own case",
+    )
 
 
 class ReviewConfig(Strict):
@@ -70,6 +86,7 @@ class ReviewConfig(Strict):
     smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings.model_validate({}))
     webhook: WebhookSettings = Field(default_factory=lambda: WebhookSettings.model_validate({}))
     reminders: ReminderSettings = Field(default_factory=lambda: ReminderSettings.model_validate({}))
+    cases: CaseSettings = Field(default_factory=lambda: CaseSettings.model_validate({}))
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> ReviewConfig:

@@ -136,6 +136,27 @@ def m004_workflow_opened_at(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX workflow_status_opened ON workflow(status, opened_at)")
 
 
+@migrations()
+def m005_cases(db: sqlite_utils.Database) -> None:
+    """Repeat incidents of one shop grouped into one case (review_ui.cases); `head` is the newest."""
+    db.execute(
+        """CREATE TABLE cases (
+            id INTEGER PRIMARY KEY,
+            shop_id TEXT NOT NULL,
+            first_opened_at TEXT NOT NULL,
+            last_opened_at TEXT NOT NULL,
+            occurrences INTEGER NOT NULL,
+            head_incident_id TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX cases_shop ON cases(shop_id, last_opened_at)")
+    db.execute(
+        """CREATE TABLE case_incidents (
+            incident_id TEXT PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases(id))"""
+    )
+    db.execute("CREATE INDEX case_incidents_case ON case_incidents(case_id)")
+
+
 INCIDENT_INDEXES = {
     "review_incidents_opened": "incidents(opened_at, incident_id)",
     "review_incidents_shop": "incidents(shop_id, opened_at)",

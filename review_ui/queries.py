@@ -73,14 +73,21 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
     columns = (
         "SELECT i.incident_id, i.node_id, i.camera_id, i.zone_id, i.shop_id, i.shop_name, i.label,"
         " i.confidence, i.state, i.opened_at, i.updated_at, i.evidence_path,"
-        " COALESCE(w.status, 'pending') AS status"
+        " COALESCE(w.status, 'pending') AS status, c.occurrences, c.first_opened_at AS case_opened_at"
+    )
+    cased = (
+        " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
+        " LEFT JOIN cases c ON c.id = ci.case_id"
     )
     if flt.status in ("pending", ""):
-        # Oldest first along incidents(opened_at); pending = no workflow row yet.
+        # Oldest first along incidents(opened_at); pending = no workflow row yet. A case
+        # waiting for its verdict is one row: its newest occurrence (the head).
+        heads = HEADS_ONLY if flt.status == "pending" else ""
         sql = (
             columns
             + " FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.incident_id"
-            + _join(base_where, status_where)
+            + cased
+            + _join(base_where, status_where, heads)
             + " ORDER BY i.opened_at, i.incident_id LIMIT ? OFFSET ?"
         )
     else:
@@ -88,6 +95,7 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
         sql = (
             columns
             + " FROM workflow w JOIN incidents i ON i.incident_id = w.incident_id"
+            + cased
             + _join(base_where, status_where)
             + " ORDER BY w.opened_at DESC, w.incident_id DESC LIMIT ? OFFSET ?"
         )
@@ -98,15 +106,29 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
     return QueuePage(rows[:PAGE_SIZE], counts, total, page, len(rows) > PAGE_SIZE, flt)
 
 
+# A pending occurrence that is not its case's head waits behind the head (one verdict for both).
+HEADS_ONLY = "(c.id IS NULL OR c.head_incident_id = i.incident_id)"
+HIDDEN_OCCURRENCES = (
+    "SELECT count(*) FROM case_incidents ci JOIN cases c ON c.id = ci.case_id"
+    " JOIN incidents i ON i.incident_id = ci.incident_id"
+    " LEFT JOIN workflow w ON w.incident_id = ci.incident_id"
+    " WHERE w.incident_id IS NULL AND c.head_incident_id != ci.incident_id"
+)
+
+
 def status_counts(db: sqlite_utils.Database, flt: QueueFilter) -> dict[str, int]:
+    """Incidents per status; `pending` counts what waits for a verdict: cases, not occurrences."""
     base_where, params = flt.clause()
     counts = dict.fromkeys(STATUSES, 0)
+    hidden = db.execute(HIDDEN_OCCURRENCES + (" AND " + base_where if base_where else ""), params).fetchone()[
+        0
+    ]
     if not base_where:
         # Unfiltered: count the big table once, the workflow table on its status index.
         total = db.execute("SELECT count(*) FROM incidents").fetchone()[0]
         for status, n in db.execute("SELECT status, count(*) FROM workflow GROUP BY status"):
             counts[status] = n
-        counts["pending"] = total - sum(counts.values())
+        counts["pending"] = total - sum(counts.values()) - hidden
         return counts
     sql = (
         "SELECT COALESCE(w.status, 'pending'), count(*) FROM incidents i"
@@ -114,6 +136,7 @@ def status_counts(db: sqlite_utils.Database, flt: QueueFilter) -> dict[str, int]
     )
     for status, n in db.execute(sql, params):
         counts[status] = n
+    counts["pending"] -= hidden
     return counts
 
 
@@ -144,7 +167,7 @@ def incident(db: sqlite_utils.Database, incident_id: str) -> dict[str, Any] | No
     if not rows:
         return None
     row = rows[0]
-    for key in ("bbox", "objects"):
+    for key in ("bbox", "objects", "evidence_objects"):
         try:
             row[key] = json.loads(row[key]) if row.get(key) else None
         except (TypeError, ValueError):
@@ -191,12 +214,28 @@ def shop_history(db: sqlite_utils.Database, shop_id: str, limit: int = 20) -> li
     )
 
 
+def case_occurrences(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
+    """Every occurrence of this incident's case, oldest first (just itself when it has no case)."""
+    return list(
+        db.query(
+            "SELECT i.incident_id, i.label, COALESCE(i.opened_at, i.first_seen_at) AS opened_at, i.state,"
+            " i.cleared_at, i.updated_at, COALESCE(w.status, 'pending') AS status"
+            " FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+            " WHERE i.incident_id IN (SELECT ci.incident_id FROM case_incidents ci"
+            " JOIN case_incidents mine ON mine.case_id = ci.case_id WHERE mine.incident_id = ?)"
+            " OR i.incident_id = ? ORDER BY 3, 1",
+            [incident_id, incident_id],
+        )
+    )
+
+
 def change_token(db: sqlite_utils.Database) -> str:
-    """A cheap value that changes whenever the queue could: new events, verdicts, workflow moves."""
+    """A cheap value that changes whenever the queue could: events, verdicts, moves, case joins."""
     events = db.execute("SELECT max(received_at) FROM incident_events").fetchone()[0]
     verdict = db.execute("SELECT max(id) FROM verdicts").fetchone()[0]
     moved = db.execute("SELECT max(updated_at) FROM workflow").fetchone()[0]
-    return f"{events or 0}|{verdict or 0}|{moved or 0}"
+    cased = db.execute("SELECT max(rowid) FROM case_incidents").fetchone()[0]
+    return f"{events or 0}|{verdict or 0}|{moved or 0}|{cased or 0}"
 
 
 SCENE_VIEWS = frozenset({"learning", "watching", "view_changed", "obstructed"})

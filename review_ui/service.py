@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from review_ui.auth import Accounts, LoginLimiter
+from review_ui.cases import CaseAssigner
 from review_ui.changes import ChangeNotifier
 from review_ui.clock import Clock, SystemClock
 from review_ui.config import ReviewConfig, read_secret
@@ -110,11 +111,13 @@ class ReviewServer:
             timezone=config.timezone,
         )
         self.zones = ZoneConfigs(self.store, self.clock, publisher)
+        self.cases = CaseAssigner(self.store, config.cases.window_h)
         self.worker = Worker(
             self.dispatcher,
             LoopChecker(self.store, self.clock),
             config.reminders.poll_s,
             on_tick=self.zones.mark_applied,
+            assigner=self.cases,
         )
         self.accounts = Accounts(self.store, self.clock, config.session_ttl_h)
         self.context = AppContext(
@@ -128,7 +131,13 @@ class ReviewServer:
                 config.login_window_s,
                 max_client_failures=config.login_max_failures_per_client,
             ),
-            reviewer=Reviewer(self.store, self.clock, config.reminders.deadline_h, config.locale),
+            reviewer=Reviewer(
+                self.store,
+                self.clock,
+                config.reminders.deadline_h,
+                config.locale,
+                undo_s=config.reminders.undo_s,
+            ),
             shops=Shops(self.store, self.clock),
             dispatcher=self.dispatcher,
             zones=self.zones,
@@ -144,6 +153,12 @@ class ReviewServer:
         self._http_thread: threading.Thread | None = None
 
     def _ingested(self, _incident_id: object) -> None:
+        # Into its case before the queues hear of it, so the pushed token already has the case;
+        # the worker's tick assigns whatever this missed.
+        try:
+            self.cases.run_once()
+        except Exception:
+            log.exception("case assignment failed; the reminder worker retries")
         self.worker.wake()
         self.changes.notify()
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from review_ui import audit
+from review_ui.cases import CaseAssigner
 from review_ui.clock import Clock, iso
 from review_ui.config import ReminderSettings
 from review_ui.db import Store
@@ -104,10 +105,13 @@ class Dispatcher:
                 " last_error = NULL WHERE id = ?",
                 [now, row["id"]],
             )
+            # The reminder speaks for its whole case: every confirmed occurrence is reminded.
             db.execute(
                 "UPDATE workflow SET status = 'reminded', updated_at = ?"
-                " WHERE incident_id = ? AND status = 'confirmed'",
-                [now, row["incident_id"]],
+                " WHERE status = 'confirmed' AND (incident_id = ? OR incident_id IN"
+                " (SELECT ci.incident_id FROM case_incidents ci JOIN case_incidents mine"
+                " ON mine.case_id = ci.case_id WHERE mine.incident_id = ?))",
+                [now, row["incident_id"], row["incident_id"]],
             )
             audit.record(
                 db,
@@ -209,7 +213,9 @@ class Worker:
         checker: LoopChecker,
         poll_s: float,
         on_tick: Callable[[], None] | None = None,
+        assigner: CaseAssigner | None = None,
     ) -> None:
+        self.assigner = assigner
         self.dispatcher = dispatcher
         self.checker = checker
         self.on_tick = on_tick
@@ -234,6 +240,8 @@ class Worker:
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                if self.assigner is not None:
+                    self.assigner.run_once()
                 self.dispatcher.run_once()
                 self.checker.run_once()
                 if self.on_tick is not None:

@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 from review_ui import queries
 from review_ui.auth import Principal, Role
 from review_ui.exports import ExportError
-from review_ui.review import RejectReason, ReviewError, Verdict
+from review_ui.review import ClearedAction, RejectReason, ReviewError, Verdict
 from review_ui.shops import ShopError, ShopIn
 from review_ui.web.context import AppContext
 from review_ui.web.security import client_ip, requirer
@@ -24,12 +24,30 @@ class VerdictIn(BaseModel):
     verdict: Verdict
     reason: RejectReason | None = Field(None, description="required when rejecting")
     note: str = Field("", max_length=2000)
+    cleared_action: ClearedAction | None = Field(
+        None,
+        description="required to confirm when the edge already reports the sidewalk cleared: "
+        "`remind` anyway, or `close` as self-rectified (no reminder)",
+    )
 
 
 class VerdictOut(BaseModel):
     incident_id: str
     status: str
     reminder_ids: list[int]
+    decided: list[str] = Field(description="every occurrence of the case this verdict decided")
+    undo_s: float = Field(description="seconds the verdict can be undone (POST .../undo)")
+
+
+class UndoOut(BaseModel):
+    reopened: list[str] = Field(description="the occurrences back in the queue")
+
+
+def review_http_error(exc: ReviewError) -> HTTPException:
+    """The reviewer's refusal as JSON: {"detail": {"message", "code"}} when it has a code."""
+    if exc.code:
+        return HTTPException(exc.status_code, {"message": str(exc), "code": exc.code})
+    return HTTPException(exc.status_code, str(exc))
 
 
 class Changes(BaseModel):
@@ -90,13 +108,30 @@ def router(ctx: AppContext) -> APIRouter:
                 body.note,
                 user.username,
                 client_ip(request),
+                cleared_action=body.cleared_action,
             )
         except ReviewError as exc:
-            raise HTTPException(exc.status_code, str(exc)) from exc
+            raise review_http_error(exc) from exc
         ctx.wake_worker()
         return VerdictOut(
-            incident_id=result.incident_id, status=result.status, reminder_ids=result.reminder_ids
+            incident_id=result.incident_id,
+            status=result.status,
+            reminder_ids=result.reminder_ids,
+            decided=result.decided,
+            undo_s=ctx.config.reminders.undo_s,
         )
+
+    @r.post("/incidents/{incident_id}/undo")
+    def post_undo(request: Request, incident_id: str, user: Inspector) -> UndoOut:
+        """Take the last verdict back while its reminder has not left (`reminders.undo_s`)."""
+        try:
+            reopened = ctx.reviewer.undo_verdict(
+                incident_id, user.username, user.role is Role.ADMIN, client_ip(request)
+            )
+        except ReviewError as exc:
+            raise review_http_error(exc) from exc
+        ctx.wake_worker()
+        return UndoOut(reopened=reopened)
 
     @r.get("/changes")
     def changes(_user: Viewer) -> Changes:

@@ -31,7 +31,10 @@ def make_config(tmp_path: Path, **overrides: object) -> ReviewConfig:
         "evidence_dir": tmp_path / "evidence",
         "secret_key_file": secret,
         "public_base_url": "https://review.example",
-        "reminders": {"backoff_base_s": 5, "backoff_max_s": 60, "max_attempts": 3, "poll_s": 0.2},
+        # Most tests decide one incident and see its reminder leave at once; test_cases.py
+        # turns grouping and the undo window on.
+        "reminders": {"backoff_base_s": 5, "backoff_max_s": 60, "max_attempts": 3, "poll_s": 0.2, "undo_s": 0},
+        "cases": {"window_h": 0},
     }
     values.update(overrides)
     return ReviewConfig.model_validate(values)

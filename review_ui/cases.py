@@ -1,0 +1,106 @@
+"""Cases: a shop's repeat incidents grouped so an inspector decides them once.
+
+A looping clip, or goods carried out again after an hour, gives one shop many incidents. A new
+incident joins the shop's newest case when that case is still undecided (its head incident has
+no verdict) and its latest occurrence opened within `window_h`; otherwise it starts a case.
+The head is the newest occurrence: its evidence is the freshest, and the queue shows only it.
+A verdict on any occurrence decides every undecided occurrence of its case (review.Reviewer).
+
+The reminder worker assigns new incidents on every tick (it is woken by each ingest), so the
+ingest's write path stays the uplink's alone and a case never blocks a message.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlite_utils
+
+from review_ui.clock import parse_iso
+from review_ui.db import Store
+
+BATCH = 500  # incidents assigned per tick; a backlog drains over a few ticks
+
+
+def assign_new(db: sqlite_utils.Database, window_h: float) -> int:
+    """Give every incident without a case one, oldest first; returns how many were assigned."""
+    rows = db.execute(
+        "SELECT i.incident_id, i.shop_id, COALESCE(i.opened_at, i.first_seen_at), w.incident_id"
+        " FROM incidents i LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
+        " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+        " WHERE ci.incident_id IS NULL ORDER BY 3, 1 LIMIT ?",
+        [BATCH],
+    ).fetchall()
+    window = timedelta(hours=window_h)
+    for incident_id, shop_id, opened_at, decided in rows:
+        # Decided before this tick saw it (a fast inspector): it cannot join an undecided case.
+        joinable = window_h > 0 and decided is None
+        case_id = _open_case(db, shop_id, opened_at, window) if joinable else None
+        if case_id is None:
+            cursor = db.execute(
+                "INSERT INTO cases (shop_id, first_opened_at, last_opened_at, occurrences,"
+                " head_incident_id) VALUES (?, ?, ?, 1, ?)",
+                [shop_id, opened_at, opened_at, incident_id],
+            )
+            case_id = int(cursor.lastrowid or 0)
+        else:
+            db.execute(
+                "UPDATE cases SET occurrences = occurrences + 1, last_opened_at = ?, head_incident_id = ?"
+                " WHERE id = ?",
+                [opened_at, incident_id, case_id],
+            )
+        db.execute("INSERT INTO case_incidents (incident_id, case_id) VALUES (?, ?)", [incident_id, case_id])
+    return len(rows)
+
+
+def _open_case(db: sqlite_utils.Database, shop_id: str, opened_at: str, window: timedelta) -> int | None:
+    """The shop's newest case if it is undecided and recent enough to join, else None."""
+    row = db.execute(
+        "SELECT c.id, c.last_opened_at, w.incident_id FROM cases c"
+        " LEFT JOIN workflow w ON w.incident_id = c.head_incident_id"
+        " WHERE c.shop_id = ? ORDER BY c.last_opened_at DESC, c.id DESC LIMIT 1",
+        [shop_id],
+    ).fetchone()
+    if row is None or row[2] is not None:  # no case yet, or its head has a verdict
+        return None
+    if abs(parse_iso(opened_at) - parse_iso(row[1])) > window:  # abs: a late-arriving older one
+        return None
+    return int(row[0])
+
+
+def siblings(db: sqlite_utils.Database, incident_id: str) -> list[str]:
+    """Every incident of this one's case, this one included, oldest first ([id] when unassigned)."""
+    ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT i.incident_id FROM case_incidents mine"
+            " JOIN case_incidents ci ON ci.case_id = mine.case_id"
+            " JOIN incidents i ON i.incident_id = ci.incident_id"
+            " WHERE mine.incident_id = ? ORDER BY COALESCE(i.opened_at, i.first_seen_at), 1",
+            [incident_id],
+        )
+    ]
+    return ids or [incident_id]
+
+
+def case_of(db: sqlite_utils.Database, incident_id: str) -> dict[str, object] | None:
+    """The case row (id, occurrences, first/last opened, head) of an incident, or None."""
+    rows = list(
+        db.query(
+            "SELECT c.* FROM cases c JOIN case_incidents ci ON ci.case_id = c.id WHERE ci.incident_id = ?",
+            [incident_id],
+        )
+    )
+    return rows[0] if rows else None
+
+
+class CaseAssigner:
+    """The worker's tick: assign what the ingest added since the last one."""
+
+    def __init__(self, store: Store, window_h: float) -> None:
+        self.store = store
+        self.window_h = window_h
+
+    def run_once(self) -> int:
+        with self.store.write() as db:
+            return assign_new(db, self.window_h)
