@@ -140,7 +140,8 @@ def review_config(files: DemoFiles, ports: DemoPorts, locale: str, client_suffix
         "locale": locale,
         "mqtt": {"host": ports.mqtt_host, "port": ports.mqtt, "client_id": f"review-demo{client_suffix}"},
         "smtp": {"host": "127.0.0.1", "port": ports.smtp, "sender": "curbwatch-demo@localhost"},
-        "reminders": {"poll_s": 1.0, "backoff_base_s": 2.0, "backoff_max_s": 30.0},
+        # A short undo window, so the demo's mail follows a confirmation within seconds.
+        "reminders": {"poll_s": 1.0, "backoff_base_s": 2.0, "backoff_max_s": 30.0, "undo_s": 10.0},
     }
 
 
