@@ -35,6 +35,7 @@ from uplink.messages import (
     NodeHealth,
     NodeState,
     StoredAck,
+    ZonesReport,
     to_json,
 )
 from uplink.mqtt import ClientFactory, new_client
@@ -185,6 +186,10 @@ class Publisher:
 
     def publish_snapshot(self, camera_id: str, jpeg: bytes) -> None:
         self.publish_latest(self.topics.snapshot(self.node_id, camera_id), jpeg)
+
+    def publish_zones(self, report: ZonesReport) -> None:
+        """The zone document a camera runs now (retained; only the newest while offline)."""
+        self.publish_latest(self.topics.camera_zones(self.node_id, report.camera_id), to_json(report))
 
     def stats(self) -> PublisherStats:
         return PublisherStats(

@@ -48,6 +48,7 @@ from edge.node.status import (
     StatusLoop,
     health_probe,
 )
+from edge.node.zone_source import ZoneDocument, read_zone_file
 from edge.scene.model import SceneReading
 from edge.scene.static_objects import StaticObjects, TextFinder
 from edge.scene.worker import SceneWorker
@@ -59,7 +60,6 @@ from uplink.mqtt import ClientFactory, new_client
 from uplink.outbox import Outbox
 from uplink.publisher import Publisher
 from uplink.topics import Topics
-from zones.loader import load_zone_file
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +211,13 @@ class NodeRuntime:
             notify=self._notify_publisher,
             faces=seams.face_detector_factory() if config.evidence.blur_faces else None,
             blur_outside_zones=config.evidence.blur_outside_zones,
+            on_zones=self._report_zones,
         )
         text_finder = None
         if any(config.scene_for(c).enabled and config.scene_for(c).signboards for c in cameras):
             text_finder = seams.text_finder_factory()
         for camera in cameras:
-            zone_file = load_zone_file(camera.zones, self.detector.class_names)
+            zone_file, document = read_zone_file(camera.zones, self.detector.class_names)
             self.pipelines[camera.id] = CameraPipeline(
                 camera.id,
                 zone_file,
@@ -224,6 +225,7 @@ class NodeRuntime:
                 live=self._spec(camera).kind.live,
                 scene=self._scene(camera, text_finder),
                 scene_fed_by_capture=True,
+                document=document,
             )
         self.config_sync = ConfigSync(
             config.node_id,
@@ -253,6 +255,10 @@ class NodeRuntime:
             monotonic=seams.monotonic,
         )
         self.publisher.start()
+        for camera_id, pipeline in self.pipelines.items():  # the cached config's, if it has one
+            newest = pipeline.newest_document
+            if newest is not None:
+                self._report_zones(camera_id, newest)
         self.scheduler = DetectorScheduler(
             self.detector, self._on_result, conf_threshold=config.detector.conf
         )
@@ -396,6 +402,12 @@ class NodeRuntime:
 
     def _notify_publisher(self) -> None:
         self.publisher.notify()
+
+    def _report_zones(self, camera_id: str, document: ZoneDocument) -> None:
+        """Tell the review server which zone document the camera runs (retained, latest only)."""
+        publisher = getattr(self, "publisher", None)  # cameras install zones before it exists
+        if publisher is not None:
+            publisher.publish_zones(document.report(self.config.node_id, camera_id, self.seams.clock()))
 
     def _latest_views(self) -> Mapping[str, LatestView]:
         views = {camera_id: pipeline.latest for camera_id, pipeline in self.pipelines.items()}

@@ -35,9 +35,10 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from edge.node.metrics import NodeMetrics
+from edge.node.zone_source import ZoneDocument
 from uplink.clock import Clock, utc_now
 from uplink.files import write_atomic
-from uplink.messages import MAX_HEALTH_PROBLEMS, ConfigMessage, to_json
+from uplink.messages import MAX_HEALTH_PROBLEMS, ConfigMessage, ZoneSource, to_json
 from zones.loader import ZoneFileError, parse_zone_document
 from zones.schema import ZoneFile
 from zones.yaml_source import Severity
@@ -50,7 +51,9 @@ MAX_REPORTED_PROBLEMS = MAX_HEALTH_PROBLEMS
 class ZoneTarget(Protocol):
     """A camera that can take new zones without a restart."""
 
-    def replace_zones(self, zone_file: ZoneFile, version: int | None) -> None: ...
+    def replace_zones(
+        self, zone_file: ZoneFile, version: int | None, document: ZoneDocument | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,10 @@ class ConfigSync:
             if persist:
                 write_atomic(self.cache_path, to_json(message))
             for camera_id, zone_file in zone_files.items():
-                self._targets[camera_id].replace_zones(zone_file, message.version)
+                document = ZoneDocument(
+                    message.cameras[camera_id], ZoneSource.CONFIG, config_version=message.version
+                )
+                self._targets[camera_id].replace_zones(zone_file, message.version, document=document)
             self._applied_version = message.version
             rejected = self._rejected
             if rejected is not None and (rejected.version is None or rejected.version <= message.version):

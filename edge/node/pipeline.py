@@ -22,6 +22,7 @@ from edge.incidents.types import IncidentEvent, StreamStart
 from edge.incidents.types import IncidentEventKind as EngineEventKind
 from edge.node.metrics import NodeMetrics
 from edge.node.status import LatestView, RateMeter
+from edge.node.zone_source import ZoneDocument
 from edge.scene.static_objects import StaticObjects, goods_classes, used_by
 from edge.track import Tracker, TrackerConfig
 from models.detector import Detector
@@ -61,6 +62,7 @@ class PipelineParts:
     notify: Callable[[], None]
     faces: FaceFinder | None = None  # faces blurred in evidence as well as the detector's people
     blur_outside_zones: bool = False
+    on_zones: Callable[[str, ZoneDocument], None] = lambda _camera_id, _document: None  # now in use
 
 
 def incident_message(
@@ -70,6 +72,7 @@ def incident_message(
     evidence_jpeg: bytes | None,
     before_now_jpeg: bytes | None = None,
     evidence_objects: Sequence[DrawnObject] = (),
+    zones: ZoneDocument | None = None,
 ) -> IncidentMessage:
     """The wire form of one engine event (uplink.messages.IncidentMessage).
 
@@ -97,6 +100,8 @@ def incident_message(
         evidence=None if evidence_jpeg is None else WireEvidence.from_jpeg(evidence_jpeg),
         before_now=None if before_now_jpeg is None else WireEvidence.from_jpeg(before_now_jpeg),
         evidence_objects=None if evidence_jpeg is None else drawn[:100],
+        zones_sha256=None if zones is None else zones.sha256,
+        zones_config_version=None if zones is None else zones.config_version,
     )
 
 
@@ -119,6 +124,7 @@ class CameraPipeline:
         live: bool,
         scene: StaticObjects | None = None,
         scene_fed_by_capture: bool = False,
+        document: ZoneDocument | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.parts = parts
@@ -134,20 +140,30 @@ class CameraPipeline:
         self.topic = parts.topics.incident(parts.node_id, camera_id)
         self.latest: LatestView | None = None
         self.zone_version: int | None = None
+        self.zone_document = document  # the text of zone_file, for reports and incidents
         self.analysed = RateMeter()
         # Read by the health probe; until the first frame resumes them, the stored ones count.
         self.incidents_open = len(parts.store.load_open(camera_id))
         self._shops: dict[str, WireShop] = {}
         self._recent: deque[tuple[float, Detections]] = deque(maxlen=RECENT_DETECTIONS)
         self._lock = threading.Lock()
-        self._pending: tuple[ZoneFile, int | None] | None = None
+        self._pending: tuple[ZoneFile, int | None, ZoneDocument | None] | None = None
         self._membership: ZoneMembership | None = None
         self.zone_file = zone_file
         self.engine: IncidentEngine = self._install(zone_file)
 
-    def replace_zones(self, zone_file: ZoneFile, version: int | None) -> None:
+    def replace_zones(
+        self, zone_file: ZoneFile, version: int | None, document: ZoneDocument | None = None
+    ) -> None:
         with self._lock:
-            self._pending = (zone_file, version)
+            self._pending = (zone_file, version, document)
+
+    @property
+    def newest_document(self) -> ZoneDocument | None:
+        """The document in use, or the one waiting for the next frame."""
+        with self._lock:
+            pending = self._pending
+        return pending[2] if pending is not None and pending[2] is not None else self.zone_document
 
     def process(self, frame: Frame, detections: Detections) -> None:
         with self._lock:
@@ -155,6 +171,9 @@ class CameraPipeline:
         if pending is not None:
             self.engine = self._install(pending[0])
             self.zone_version = pending[1]
+            self.zone_document = pending[2]  # None: zones without their text (tests)
+            if pending[2] is not None:
+                self.parts.on_zones(self.camera_id, pending[2])
             log.info("camera %s: zones of config version %s in use", self.camera_id, pending[1])
         self.parts.metrics.frames_analysed.labels(camera=self.camera_id).inc()
         self.analysed.mark(self.parts.monotonic())
@@ -208,9 +227,11 @@ class CameraPipeline:
             shop = WireShop(id=event.shop_id, name=event.shop_name or "")
         evidence = self._evidence(event)
         if evidence is None:
-            return incident_message(event, self.parts.node_id, shop, None)
+            return incident_message(event, self.parts.node_id, shop, None, zones=self.zone_document)
         jpeg, before_now = evidence.annotated_jpeg, evidence.before_now_jpeg
-        return incident_message(event, self.parts.node_id, shop, jpeg, before_now, evidence.objects)
+        return incident_message(
+            event, self.parts.node_id, shop, jpeg, before_now, evidence.objects, zones=self.zone_document
+        )
 
     def _evidence(self, event: IncidentEvent) -> Evidence | None:
         frame = event.evidence_frame

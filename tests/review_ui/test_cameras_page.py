@@ -106,7 +106,7 @@ class _Camera:
     def __init__(self) -> None:
         self.versions: list[int | None] = []
 
-    def replace_zones(self, zone_file: ZoneFile, version: int | None) -> None:
+    def replace_zones(self, zone_file: ZoneFile, version: int | None, document: object = None) -> None:
         self.versions.append(version)
 
 

@@ -16,6 +16,7 @@ from edge.capture import CameraState as CaptureState
 from edge.node.config_sync import ConfigSync
 from edge.node.metrics import NodeMetrics
 from edge.node.status import CameraReading, health_probe
+from edge.node.zone_source import ZoneDocument
 from tests.support.broker import MosquittoBroker
 from uplink.config_publish import publish_config
 from uplink.messages import CameraState, ConfigMessage, NodeHealth
@@ -41,9 +42,13 @@ class RecordingCamera:
 
     def __init__(self) -> None:
         self.applied: list[tuple[ZoneFile, int | None]] = []
+        self.documents: list[ZoneDocument | None] = []
 
-    def replace_zones(self, zone_file: ZoneFile, version: int | None) -> None:
+    def replace_zones(
+        self, zone_file: ZoneFile, version: int | None, document: ZoneDocument | None = None
+    ) -> None:
         self.applied.append((zone_file, version))
+        self.documents.append(document)
 
 
 def _message(version: int, **cameras: str) -> ConfigMessage:
@@ -286,6 +291,11 @@ def test_redelivered_or_older_versions_are_ignored(tmp_path: Path) -> None:
     sync.on_config(_message(6, **{"cam-01": _zones("cam-01", "door-b"), "cam-99": "not: a zone file"}))
     assert [(zf.zones[0].id, version) for zf, version in cam.applied] == [("door-a", 5), ("door-b", 6)]
     assert sync.status().rejected is None
+    # each camera gets the text it runs with its version, to report it and name it on incidents
+    assert [(d.config_version, d.source.value, d.text) for d in cam.documents if d] == [
+        (5, "config", _zones("cam-01", "door-a")),
+        (6, "config", _zones("cam-01", "door-b")),
+    ]
 
 
 def test_corrupt_cache_falls_back_to_local_zones(tmp_path: Path) -> None:

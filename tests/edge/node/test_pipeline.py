@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sqlite3
 import time
@@ -16,9 +17,10 @@ from edge.incidents.store import IncidentStore
 from edge.node.app import open_edge_database
 from edge.node.metrics import NodeMetrics
 from edge.node.pipeline import CameraPipeline, PipelineParts
+from edge.node.zone_source import ZoneDocument
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
 from models.types import Detections, Frame
-from uplink.messages import IncidentMessage
+from uplink.messages import IncidentMessage, ZoneSource
 from uplink.outbox import Outbox
 from uplink.topics import Topics
 from zones.loader import parse_zone_document
@@ -143,3 +145,30 @@ def test_state_and_outbox_commit_together_or_not_at_all(
         )
         == 1
     )
+
+
+def test_incidents_name_the_zone_document_the_camera_ran(
+    tmp_path: Path, analysed: list[tuple[Frame, Detections]]
+) -> None:
+    pipeline, outbox = _pipeline(tmp_path, VAN_BAY.format(bottom=0.25))
+    reported: list[tuple[str, ZoneDocument]] = []
+    pipeline.parts = dataclasses.replace(
+        pipeline.parts, on_zones=lambda cam, doc: reported.append((cam, doc))
+    )
+    local = ZoneDocument(
+        "camera_id: cam-01\nzones:\n" + VAN_BAY.format(bottom=0.25), ZoneSource.FILE, "/z.yaml"
+    )
+    pipeline.zone_document = local
+    for frame, detections in analysed[:12]:
+        pipeline.process(frame, detections)
+    opened = IncidentMessage.model_validate_json(outbox.pending(limit=1000)[0].payload)
+    assert (opened.zones_sha256, opened.zones_config_version) == (local.sha256, None)
+    pushed = ZoneDocument("camera_id: cam-01\nzones:\n" + VAN_BAY.format(bottom=0.3), ZoneSource.CONFIG)
+    pushed = dataclasses.replace(pushed, config_version=2)
+    pipeline.replace_zones(_zones(VAN_BAY.format(bottom=0.3)), 2, pushed)
+    assert pipeline.newest_document == pushed and reported == []  # installed with the next frame
+    for frame, detections in analysed[12:30]:
+        pipeline.process(frame, detections)
+    assert reported == [("cam-01", pushed)]
+    updated = IncidentMessage.model_validate_json(outbox.pending(limit=1000)[-1].payload)
+    assert (updated.zones_sha256, updated.zones_config_version) == (pushed.sha256, 2)

@@ -92,7 +92,7 @@ def test_a_box_no_detector_can_name_becomes_an_incident_with_before_and_now(
     assert [m.event.value for m in sent][:1] == ["opened"]
     opened = sent[0]
     assert opened.label == "static object" and opened.zone_id == "door-a"
-    assert opened.schema_ == "curbwatch.incident/2"
+    assert opened.schema_ == "curbwatch.incident/3"
     x1, y1, x2, _ = opened.bbox
     assert abs(x1 - 150 / 768) < 0.03 and abs(y1 - 200 / 576) < 0.06 and abs(x2 - 312 / 768) < 0.03
     assert opened.evidence is not None and opened.before_now is not None

@@ -141,7 +141,7 @@ def test_rate_meter_counts_the_last_window_and_a_young_camera_over_its_age() -> 
 
 
 class _Zones:
-    def replace_zones(self, zone_file: object, version: int | None) -> None:
+    def replace_zones(self, zone_file: object, version: int | None, document: object = None) -> None:
         pass
 
 
