@@ -21,10 +21,10 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from edge.incidents.objects import DUPLICATE_COVER, cover
-from edge.incidents.types import Box
+from models.postprocess import box_areas, box_intersections, box_iou
 
 NEAR_IDENTICAL_IOU = 0.7  # two boxes this alike are one object whatever their labels say
+DUPLICATE_COVER = 0.8  # same label, this much of the smaller box covered: edge.incidents.objects' rule
 TAG_GAP_PX = 2  # kept free around each tag, so neighbours read as two tags, not one number
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, half-open: x1 <= x < x2
@@ -50,20 +50,17 @@ def _tracker_id(obj: TaggedObject) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def iou(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> npt.NDArray[np.float64]:
-    """(n, m) intersection over union of two xyxy box lists; boxes without area match nothing."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)), np.float64)
-    x = np.asarray(a, np.float64).reshape(-1, 4)
-    y = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(x[:, None, 2], y[None, :, 2]) - np.maximum(x[:, None, 0], y[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(x[:, None, 3], y[None, :, 3]) - np.maximum(x[:, None, 1], y[None, :, 1]), 0, None)
-    area_x = np.clip(x[:, 2] - x[:, 0], 0, None) * np.clip(x[:, 3] - x[:, 1], 0, None)
-    area_y = np.clip(y[:, 2] - y[:, 0], 0, None) * np.clip(y[:, 3] - y[:, 1], 0, None)
-    inter = iw * ih
-    union = area_x[:, None] + area_y[None, :] - inter
-    result: npt.NDArray[np.float64] = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
-    return result
+def _alike(boxes: Sequence[Sequence[float]]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(n, n) near-identical (IoU) and covered (intersection over the smaller box's area)."""
+    if not len(boxes):
+        empty = np.zeros((0, 0), bool)
+        return empty, empty
+    xyxy = np.asarray(boxes, np.float64).reshape(-1, 4)
+    inter = box_intersections(xyxy, xyxy)
+    areas = np.clip(box_areas(xyxy), 0, None)
+    smaller = np.minimum(areas[:, None], areas[None, :])
+    covered = np.where(smaller > 0, inter / np.maximum(smaller, 1e-9), 0.0) >= DUPLICATE_COVER
+    return box_iou(xyxy, xyxy) >= NEAR_IDENTICAL_IOU, covered
 
 
 def one_per_object(objects: Sequence[_O]) -> tuple[_O, ...]:
@@ -71,12 +68,10 @@ def one_per_object(objects: Sequence[_O]) -> tuple[_O, ...]:
 
     An object is dropped when a kept, more confident one has the same tracker id, a box
     with IoU >= NEAR_IDENTICAL_IOU, or the same label and a box covering DUPLICATE_COVER of
-    the smaller one (edge.incidents.objects' rule). Ties keep the earlier object.
+    the smaller one. Ties keep the earlier object.
     """
     order = sorted(range(len(objects)), key=lambda i: -objects[i].confidence)
-    boxes: list[Box] = [(float(a), float(b), float(c), float(d)) for a, b, c, d in (o.xyxy for o in objects)]
-    alike = iou(boxes, boxes) >= NEAR_IDENTICAL_IOU
-    covered = cover(boxes, boxes) >= DUPLICATE_COVER
+    alike, covered = _alike([list(o.xyxy) for o in objects])
     kept: list[int] = []
     for i in order:
         track = _tracker_id(objects[i])
