@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from uplink.clock import format_utc
+from uplink.files import jpeg_size
 
 INCIDENT_SCHEMA: Final = "curbwatch.incident/3"
 INCIDENT_SCHEMA_V2: Final = "curbwatch.incident/2"  # still accepted by the ingest
@@ -124,30 +125,13 @@ MAX_EVIDENCE_SIDE_PX = 8192
 
 def jpeg_problem(data: bytes) -> str | None:
     """Why `data` is not a JPEG a browser may be given, or None: the magic, then the frame size."""
-    if not data.startswith(b"\xff\xd8\xff"):
-        return "no JPEG signature (FF D8 FF)"
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return "broken JPEG segment structure"
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        # SOF0..SOF15 carry the frame size, except DHT (C4), JPG (C8) and DAC (CC).
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if position + 9 > len(data):
-                return "truncated frame header"
-            height = int.from_bytes(data[position + 5 : position + 7], "big")
-            width = int.from_bytes(data[position + 7 : position + 9], "big")
-            if not (1 <= width <= MAX_EVIDENCE_SIDE_PX and 1 <= height <= MAX_EVIDENCE_SIDE_PX):
-                return f"frame of {width}x{height} px, limit {MAX_EVIDENCE_SIDE_PX} per side"
-            return None
-        if marker == 0xDA or length < 2:  # scan data before any frame header
-            return "no frame header before the image data"
-        position += 2 + length
-    return "no frame header"
+    try:
+        width, height = jpeg_size(data)
+    except ValueError as exc:
+        return str(exc)
+    if not (1 <= width <= MAX_EVIDENCE_SIDE_PX and 1 <= height <= MAX_EVIDENCE_SIDE_PX):
+        return f"frame of {width}x{height} px, limit {MAX_EVIDENCE_SIDE_PX} per side"
+    return None
 
 
 class Evidence(WireModel):
