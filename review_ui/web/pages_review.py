@@ -9,7 +9,7 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from review_ui import queries
+from review_ui import evidence_view, queries
 from review_ui.auth import Principal, Role
 from review_ui.evidence_links import LinkCheck
 from review_ui.files import stored_file
@@ -85,6 +85,8 @@ def router(ctx: AppContext) -> APIRouter:
             history=queries.shop_history(db, row["shop_id"]),
             shop=ctx.shops.get(row["shop_id"]),
             reasons=[reason.value for reason in RejectReason],
+            evidence_objects=evidence_view.evidence_objects(row.get("evidence_objects")),
+            evidence_size=evidence_view.picture_size(stored_file(ctx.evidence_dir, row.get("evidence_path"))),
             has_evidence=stored_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
             has_before_now=stored_file(ctx.evidence_dir, row.get("before_now_path")) is not None,
             zone_polygons=incident_zone_polygons(db, row, ctx.zones),
@@ -138,6 +140,21 @@ def router(ctx: AppContext) -> APIRouter:
         """The zone as the edge learned it clean (BEFORE) beside the same area now (NOW)."""
         path = evidence_file(incident_id, "before_now_path")
         return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+    @r.get("/evidence/{incident_id}/objects/{number}")
+    def evidence_object(incident_id: str, number: int, _user: Viewer) -> Response:
+        """A close-up of object `number` (its tag in the picture), cut from the stored evidence."""
+        query = "SELECT evidence_path, evidence_objects FROM incidents WHERE incident_id = ?"
+        row = ctx.store.read().execute(query, [incident_id]).fetchone()
+        path = stored_file(ctx.evidence_dir, row[0] if row else None)
+        objects = evidence_view.evidence_objects(row[1]) if row else None
+        if path is None or not objects or not 1 <= number <= len(objects):
+            raise HTTPException(404, "no such object in the evidence")
+        try:
+            close_up = evidence_view.object_close_up(path.read_bytes(), objects[number - 1])
+        except evidence_view.EvidenceUnreadable as exc:
+            raise HTTPException(500, str(exc)) from exc
+        return Response(close_up, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @r.get("/e/{incident_id}")
     def evidence_link(incident_id: str, exp: str = "", sig: str = "") -> Response:

@@ -99,7 +99,7 @@ def test_incident_page_shows_evidence_timeline_and_forms(client: TestClient, fee
     feed.send(incident_message(uuid.UUID(iid), 1, IncidentEventKind.UPDATED))
     login(client, "inspector")
     page = client.get(f"/incidents/{iid}").text
-    assert f'src="/evidence/{iid}"' in page and 'class="bbox"' in page
+    assert f'src="/evidence/{iid}"' in page and 'id="evidence-figure"' in page
     assert page.count("<li>") >= 2 and "发现" in page and "更新" in page  # the timeline, in Chinese
     assert 'id="confirm-form"' in page and 'name="reason"' in page
     login(client, "viewer")
