@@ -46,7 +46,14 @@ class Principal:
 
 
 class UserError(Exception):
-    """A user-management request that cannot be done (shown to the admin / CLI user)."""
+    """A user-management request that cannot be done (shown to the admin / CLI user).
+
+    `key` and `params` give the pages the same sentence from the catalogue, in their language."""
+
+    def __init__(self, message: str, key: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params
 
 
 _hasher = PasswordHasher()
@@ -57,7 +64,7 @@ _DUMMY_HASH = _hasher.hash("curbwatch-timing-equaliser")
 def _check_password(password: str, username: str) -> None:
     problem = password_problem(password, username)
     if problem:
-        raise UserError(problem)
+        raise UserError(problem.message, problem.key, **problem.params)
 
 
 def _store_password(db: sqlite_utils.Database, username: str, password: str) -> int:
@@ -80,11 +87,11 @@ class Accounts:
     def create_user(self, username: str, password: str, role: Role, by: str, ip: str = "") -> None:
         username = username.strip()
         if not username or len(username) > 64 or not username.isprintable():
-            raise UserError("username must be 1-64 printable characters")
+            raise UserError("username must be 1-64 printable characters", "username_invalid")
         _check_password(password, username)
         with self.store.write() as db:
             if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-                raise UserError(f"user {username!r} exists")
+                raise UserError(f"user {username!r} exists", "user_exists", username=username)
             db.execute(
                 "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
                 [username, _hasher.hash(password), role.value, iso(self.clock.now())],
@@ -105,7 +112,7 @@ class Accounts:
             _check_password(password, username)
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-                raise UserError(f"no user {username!r}")
+                raise UserError(f"no user {username!r}", "no_such_user", username=username)
             detail: dict[str, object] = {}
             if role is not None:
                 db.execute("UPDATE users SET role = ? WHERE username = ?", [role.value, username])
@@ -125,7 +132,7 @@ class Accounts:
         _check_password(password, username)
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-                raise UserError(f"no user {username!r}")
+                raise UserError(f"no user {username!r}", "no_such_user", username=username)
             ended = _store_password(db, username, password)
             audit.record(db, self.clock, by, "user.password_reset", username, {"sessions_ended": ended}, ip)
 
@@ -133,7 +140,7 @@ class Accounts:
         """The user changes their own password: the current one must be right; their other
         sessions end (the audit log records it)."""
         if self.verify(username, current) is None:
-            raise UserError("the current password is not right")
+            raise UserError("the current password is not right", "current_password_wrong")
         _check_password(new, username)
         with self.store.write() as db:
             ended = _store_password(db, username, new)
@@ -217,7 +224,7 @@ class Accounts:
         token = "cwt_" + secrets.token_urlsafe(32)
         with self.store.write() as db:
             if not db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
-                raise UserError(f"no user {username!r}")
+                raise UserError(f"no user {username!r}", "no_such_user", username=username)
             db.execute(
                 "INSERT INTO api_tokens (name, token_hash, username, created_at) VALUES (?, ?, ?, ?)",
                 [name, token_digest(token), username, iso(self.clock.now())],

@@ -126,7 +126,7 @@ def router(ctx: AppContext) -> APIRouter:
         try:
             ctx.accounts.change_own_password(user.username, current, new, client_ip(request))
         except UserError as exc:
-            return render(ctx, request, "account.html", user, status_code=422, error=str(exc))
+            return render(ctx, request, "account.html", user, status_code=422, error=exc)
         response = RedirectResponse("/login?changed=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from review_ui.auth import Principal, Role, UserError
 from review_ui.web.context import AppContext
-from review_ui.web.render import render
+from review_ui.web.render import Notice, render
 from review_ui.web.security import client_ip, requirer
 
 
@@ -21,8 +21,8 @@ def router(ctx: AppContext) -> APIRouter:
         request: Request,
         user: Principal,
         *,
-        error: str | None = None,
-        notice: str | None = None,
+        error: UserError | Notice | None = None,
+        notice: Notice | None = None,
         token: str | None = None,
         status_code: int = 200,
     ) -> Response:
@@ -57,7 +57,7 @@ def router(ctx: AppContext) -> APIRouter:
         try:
             ctx.accounts.create_user(username, password, role, user.username, client_ip(request))
         except UserError as exc:
-            return page(request, user, error=str(exc), status_code=422)
+            return page(request, user, error=exc, status_code=422)
         return RedirectResponse("/users", status_code=303)
 
     @r.post("/users/{username}")
@@ -69,7 +69,7 @@ def router(ctx: AppContext) -> APIRouter:
         active: Annotated[str, Form()] = "",
     ) -> Response:
         if username == user.username and (role is not Role.ADMIN or not active):
-            return page(request, user, error="you cannot demote or disable yourself", status_code=422)
+            return page(request, user, error=Notice("cannot_demote_self"), status_code=422)
         try:
             ctx.accounts.update_user(
                 username, user.username, role=role, active=bool(active), ip=client_ip(request)
@@ -90,10 +90,10 @@ def router(ctx: AppContext) -> APIRouter:
         try:
             ctx.accounts.reset_password(username, password, user.username, client_ip(request))
         except UserError as exc:
-            return page(request, user, error=str(exc), status_code=422)
+            return page(request, user, error=exc, status_code=422)
         if username == user.username:  # own sessions ended too: log in again
             return RedirectResponse("/login", status_code=303)
-        return page(request, user, notice=f"password of {username} reset; their sessions ended")
+        return page(request, user, notice=Notice("password_reset_done", {"username": username}))
 
     @r.post("/users/{username}/tokens")
     def token_create(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -25,6 +26,14 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A sentence for a page, by catalogue key: `say(notice)` in a template."""
+
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
 
 
 def locale_of(ctx: AppContext, request: Request, principal: Principal | None) -> str:
@@ -61,6 +70,13 @@ def render(
     def since(value: str | None) -> str:
         return ago(value, ctx.clock.now(), locale)
 
+    def say(value: object) -> str:
+        """An error or notice in the page's language: by its `key` when it has one, else as is."""
+        key = getattr(value, "key", "")
+        if not key:
+            return str(value)
+        return t(key).format(**getattr(value, "params", {}))
+
     html = _env.get_template(template).render(
         request=request,
         t=t,
@@ -70,6 +86,7 @@ def render(
         can=can,
         lt=lt,
         since=since,
+        say=say,
         csrf_field=CSRF_FIELD,
         csrf=principal.csrf_token if principal else "",
         path=request.url.path,

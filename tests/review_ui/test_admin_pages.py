@@ -35,7 +35,7 @@ def test_edit_form_is_prefilled_and_updates_in_place(client: TestClient, server:
     form = client.get("/shops/shop-12/edit", params={"lang": "en"}).text
     assert 'action="/shops/shop-12"' in form and 'name="id" value="shop-12" readonly' in form
     assert 'value="王老板"' in form and 'value="owner@shop.example"' in form
-    assert "<option selected>email</option>" in form
+    assert '<option value="email" selected>' in form
     changed = {**SHOP, "name": "东街12号便利店", "channel": "webhook", "target": "https://hook.example/x"}
     response = client.post("/shops/shop-12", data={**changed, "csrf_token": csrf}, follow_redirects=False)
     assert response.status_code == 303
@@ -97,11 +97,11 @@ def test_admin_resets_a_password(client: TestClient, server: ReviewServer) -> No
         assert viewer.get("/queue", follow_redirects=False).status_code == 200
         csrf = login(client, "admin")
         short = client.post("/users/viewer/password", data={"password": "short", "csrf_token": csrf})
-        assert short.status_code == 422 and "at least 12" in short.text
+        assert short.status_code == 422 and "密码至少需要 12 个字符" in short.text
         response = client.post(
             "/users/viewer/password", data={"password": "a brand new secret", "csrf_token": csrf}
         )
-        assert response.status_code == 200 and "password of viewer reset" in response.text
+        assert response.status_code == 200 and "已重置 viewer 的密码" in response.text
         assert viewer.get("/queue", follow_redirects=False).status_code == 303  # session ended
     assert server.accounts.verify("viewer", PASSWORD) is None
     assert server.accounts.verify("viewer", "a brand new secret") is not None
@@ -152,8 +152,8 @@ def test_audit_paging_stops_at_the_last_page_and_leads_back(client: TestClient, 
             db.execute("INSERT INTO audit_log (who, what, target, at) VALUES (?, ?, ?, ?)", row)
     login(client, "admin")
     first = client.get("/audit").text
-    assert "/audit?before=" in first and 'href="/audit"' not in first.split('class="pager"')[1]
+    assert "/audit?before=" in first and 'href="/audit"' not in first.split('class="pages"')[1]
     before = first.split("/audit?before=")[1].split('"')[0]
     second = client.get(f"/audit?before={before}").text
-    pager = second.split('class="pager"')[1]
+    pager = second.split('class="pages"')[1]
     assert 'href="/audit"' in pager and "/audit?before=" not in pager  # the end, with a way back
