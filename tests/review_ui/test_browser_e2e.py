@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,6 +28,7 @@ from tests.review_ui.support import (
 )
 from tests.support.broker import MosquittoBroker, free_port
 from uplink.messages import ConfigMessage, NodeHealth, to_json
+from zones.yaml_source import parse_text
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -155,7 +155,7 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
         assert save.is_enabled()
         drag(page, box, (0.12, 0.5), (0.5, 0.99))
         page.wait_for_selector(intersecting, timeout=10_000)
-        assert "not simple" in page.inner_text(intersecting)
+        assert "边界自相交" in page.inner_text(intersecting)  # in the page's language, not GEOS text
         assert save.is_disabled()
         assert "invalid" in (page.get_attribute("#zone-svg polygon.zone", "class") or "")
         page.screenshot(path=str(SHOTS / "zone-editor-live-problem.png"), full_page=True)
@@ -166,10 +166,12 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
         assert page.locator("#editor .problem").count() == 0
         config_watch = EdgeLike(broker, "edge-e2e-config", subscribe=f"{PREFIX}/{NODE}/config")
         page.click("#save-zones")
+        page.wait_for_selector("#diff-panel:not([hidden])", timeout=10_000)  # confirm what changes
+        page.click("#publish-zones")
         page.wait_for_selector("#version", timeout=10_000)
         assert page.inner_text("#version") == "1"
         config = ConfigMessage.model_validate_json(config_watch.next().payload)
-        zone = json.loads(config.cameras[CAMERA])["zones"][0]
+        zone = parse_text(config.cameras[CAMERA], "published").data["zones"][0]  # YAML, as the editor writes
         assert zone["id"] == "door-12-sidewalk" and len(zone["polygon"]) == 4
         assert zone["polygon"][0][1] == pytest.approx(0.5, abs=0.02)
         page.screenshot(path=str(SHOTS / "zone-editor-saved.png"), full_page=True)
