@@ -55,7 +55,7 @@ def _alike(boxes: Sequence[Sequence[float]]) -> tuple[npt.NDArray[np.bool_], npt
     if not len(boxes):
         empty = np.zeros((0, 0), bool)
         return empty, empty
-    xyxy = np.asarray(boxes, np.float64).reshape(-1, 4)
+    xyxy = np.asarray(boxes, np.float32).reshape(-1, 4)  # pixels, as Detections keeps them
     inter = box_intersections(xyxy, xyxy)
     areas = np.clip(box_areas(xyxy), 0, None)
     smaller = np.minimum(areas[:, None], areas[None, :])

@@ -28,7 +28,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--n
 def site(tmp_path: Path, users_db: Path, leuven_jpg: Path) -> Iterator[tuple[str, str, Any]]:
     """A review server on a real port with one incident whose evidence the edge renderer drew."""
     port = free_port()
-    config = make_config(tmp_path, port=port, public_base_url=f"http://127.0.0.1:{port}", secure_cookies=False)
+    base = f"http://127.0.0.1:{port}"
+    config = make_config(tmp_path, port=port, public_base_url=base, secure_cookies=False)
     shutil.copyfile(users_db, config.db_path)
     server = ReviewServer(config)
     message = leuven_incident(leuven_jpg)
@@ -98,7 +99,7 @@ def test_evidence_on_a_phone_and_on_a_desktop(site: tuple[str, str, Any]) -> Non
         page.locator(".evidence-object[data-object='2']").tap()
         page.wait_for_selector("#evidence-zoom[open]")
         page.wait_for_function("document.getElementById('evidence-zoom-img').naturalWidth > 0")
-        left, top, right, bottom = crop_box(message.evidence_objects[1].bbox, LEUVEN_WH)
+        left, _, right, _ = crop_box(message.evidence_objects[1].bbox, LEUVEN_WH)
         zoom = page.evaluate(
             """() => { const i = document.getElementById('evidence-zoom-img');
             const r = i.getBoundingClientRect();
