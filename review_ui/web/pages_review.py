@@ -9,11 +9,11 @@ import sqlite_utils
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from review_ui import evidence_view, queries
+from review_ui import cases, evidence_view, queries
 from review_ui.auth import Principal, Role
 from review_ui.evidence_links import LinkCheck
 from review_ui.files import stored_file
-from review_ui.review import RejectReason, ReviewError, Verdict
+from review_ui.review import ClearedAction, RejectReason, ReviewError, Verdict
 from review_ui.web.context import AppContext
 from review_ui.web.params import non_negative_int
 from review_ui.web.render import render
@@ -73,6 +73,8 @@ def router(ctx: AppContext) -> APIRouter:
         row = queries.incident(db, incident_id)
         if row is None:
             return render(ctx, request, "error.html", user, status_code=404, message="not_found")
+        occurrences = queries.case_occurrences(db, incident_id)
+        zone_polygons = incident_zone_polygons(db, row, ctx.zones)
         return render(
             ctx,
             request,
@@ -89,7 +91,13 @@ def router(ctx: AppContext) -> APIRouter:
             evidence_size=evidence_view.picture_size(stored_file(ctx.evidence_dir, row.get("evidence_path"))),
             has_evidence=stored_file(ctx.evidence_dir, row.get("evidence_path")) is not None,
             has_before_now=stored_file(ctx.evidence_dir, row.get("before_now_path")) is not None,
-            zone_polygons=incident_zone_polygons(db, row, ctx.zones),
+            zone_polygons=zone_polygons,
+            zone_name=next((z.get("name") for z in zone_polygons if z["hit"]), None),
+            case=cases.case_of(db, incident_id),
+            occurrences=occurrences,
+            head_cleared=_head_cleared(occurrences, row),
+            undo=ctx.reviewer.undo_window(incident_id),
+            reject_open=request.query_params.get("reject") == "1",
         )
 
     @r.post("/incidents/{incident_id}/verdict")
@@ -101,6 +109,7 @@ def router(ctx: AppContext) -> APIRouter:
         reason: Annotated[RejectReason | None, Form()] = None,
         note: Annotated[str, Form(max_length=2000)] = "",
         next: Annotated[str, Form(max_length=20)] = "incident",
+        cleared_action: Annotated[ClearedAction | None, Form()] = None,
     ) -> Response:
         try:
             ctx.reviewer.give_verdict(
@@ -110,12 +119,24 @@ def router(ctx: AppContext) -> APIRouter:
                 note,
                 user.username,
                 client_ip(request),
+                cleared_action=cleared_action,
             )
         except ReviewError as exc:
+            if exc.code == "needs_cleared_action":  # cleared while the page was open: it now asks
+                return RedirectResponse(f"/incidents/{incident_id}#decision", status_code=303)
             raise HTTPException(exc.status_code, str(exc)) from exc
         ctx.wake_worker()
         if next == "queue":
             return RedirectResponse("/queue", status_code=303)
+        return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
+
+    @r.post("/incidents/{incident_id}/undo")
+    def undo_form(request: Request, incident_id: str, user: Inspector) -> Response:
+        try:
+            ctx.reviewer.undo_verdict(incident_id, user.username, user.role is Role.ADMIN, client_ip(request))
+        except ReviewError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        ctx.wake_worker()
         return RedirectResponse(f"/incidents/{incident_id}", status_code=303)
 
     def evidence_file(incident_id: str, column: str = "evidence_path") -> Path:
@@ -191,6 +212,13 @@ def router(ctx: AppContext) -> APIRouter:
     return r
 
 
+def _head_cleared(occurrences: list[dict[str, Any]], incident: dict[str, Any]) -> str | None:
+    """When the case's newest undecided occurrence was cleared on the street, else None."""
+    undecided = [o for o in occurrences if o["status"] == "pending"] or [incident]
+    head = undecided[-1]
+    return (head.get("cleared_at") or head.get("updated_at")) if head["state"] == "cleared" else None
+
+
 def incident_zone_polygons(
     db: sqlite_utils.Database, incident: dict[str, Any], zones: ZoneConfigs
 ) -> list[dict[str, object]]:
@@ -217,6 +245,7 @@ def _zone_polygons(document: str | None, zone_id: str) -> list[dict[str, object]
             "id": z.id,
             "kind": str(z.kind),
             "hit": z.id == zone_id,
+            "name": z.name,
             "points": " ".join(f"{x * 1000:.1f},{y * 1000:.1f}" for x, y in z.polygon),
         }
         for z in zone_file.zones

@@ -33,7 +33,13 @@ def make_config(tmp_path: Path, **overrides: object) -> ReviewConfig:
         "public_base_url": "https://review.example",
         # Most tests decide one incident and see its reminder leave at once; test_cases.py
         # turns grouping and the undo window on.
-        "reminders": {"backoff_base_s": 5, "backoff_max_s": 60, "max_attempts": 3, "poll_s": 0.2, "undo_s": 0},
+        "reminders": {
+            "backoff_base_s": 5,
+            "backoff_max_s": 60,
+            "max_attempts": 3,
+            "poll_s": 0.2,
+            "undo_s": 0,
+        },
         "cases": {"window_h": 0},
     }
     values.update(overrides)
