@@ -14,6 +14,7 @@ from review_ui.web import (
     live,
     pages_admin,
     pages_auth,
+    pages_dashboard,
     pages_review,
     pages_shops,
     pages_users,
@@ -38,7 +39,17 @@ def create_app(ctx: AppContext) -> FastAPI:
     async def favicon() -> Response:
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
-    for module in (pages_auth, pages_review, pages_shops, pages_users, pages_admin, live, api, api_zones):
+    for module in (
+        pages_auth,
+        pages_review,
+        pages_dashboard,
+        pages_shops,
+        pages_users,
+        pages_admin,
+        live,
+        api,
+        api_zones,
+    ):
         app.include_router(module.router(ctx))
 
     @app.exception_handler(LoginRequired)
