@@ -103,9 +103,12 @@ class ReviewSession:
         query = urllib.parse.urlencode({"status": status})
         return list(self.api("GET", f"/incidents?{query}")["incidents"])
 
-    def confirm(self, incident_id: str, note: str = "") -> dict[str, Any]:
+    def confirm(self, incident_id: str, note: str = "", cleared_action: str | None = None) -> dict[str, Any]:
+        """cleared_action `remind` or `close` answers the server's question for an incident the
+        edge already reports cleared (without it, such a confirmation is refused with 409)."""
         quoted = urllib.parse.quote(incident_id, safe="")
-        result: dict[str, Any] = self.api(
-            "POST", f"/incidents/{quoted}/verdict", {"verdict": "confirmed", "note": note}
-        )
+        body: dict[str, Any] = {"verdict": "confirmed", "note": note}
+        if cleared_action is not None:
+            body["cleared_action"] = cleared_action
+        result: dict[str, Any] = self.api("POST", f"/incidents/{quoted}/verdict", body)
         return result
