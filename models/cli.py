@@ -15,6 +15,7 @@ import click
 import cv2
 import numpy as np
 
+from models.backend import BACKEND_NAMES
 from models.detector import Detector, ModelError
 from models.types import Detections, Image
 
@@ -36,13 +37,23 @@ class SampledFrame:
     pixels: Image
 
 
-def _load(model: str | None, conf: float | None, threads: int | None) -> Detector:
+def _load(model: str | None, conf: float | None, threads: int | None, backend: str | None = None) -> Detector:
+    from models.backend import parse_backend
     from models.config import load_detector
 
     try:
-        return load_detector(model, conf_threshold=conf, threads=threads)
+        chosen = parse_backend(backend) if backend is not None else None
+        return load_detector(model, conf_threshold=conf, threads=threads, backend=chosen)
     except ModelError as error:
         raise UserError(str(error)) from error
+
+
+BACKEND_OPTION = click.option(
+    "--backend",
+    type=click.Choice(BACKEND_NAMES),
+    help="Inference engine for ONNX models: auto (OpenVINO where installed, else ONNX Runtime), "
+    "openvino or onnxruntime; default: the model config's own, else auto.",
+)
 
 
 def _read_image(path: Path) -> Image:
@@ -158,6 +169,7 @@ class _VideoOut:
     "--sample-fps", type=click.FloatRange(min=0.01), help="Video: frames per second of video to detect."
 )
 @click.option("--threads", type=click.IntRange(1, 64), help="Inference threads; default: all cores.")
+@BACKEND_OPTION
 def detect(
     source: Path,
     model: str | None,
@@ -167,6 +179,7 @@ def detect(
     every: int,
     sample_fps: float | None,
     threads: int | None,
+    backend: str | None,
 ) -> None:
     """Detect objects in an image or a video file and print them (label, confidence, box in pixels)."""
     if not source.is_file():  # checked here: OpenCV would print its own warning first
@@ -184,7 +197,7 @@ def detect(
         frames, out_fps = _video_frames(source, every, sample_fps)
     else:
         frames, out_fps = iter([SampledFrame(0, 0.0, _read_image(source))]), 0.0
-    detector = _load(model, conf, threads)
+    detector = _load(model, conf, threads, backend)
     video_out = _VideoOut(out, out_fps) if out is not None and is_video else None
     from models.annotate import annotate
 
@@ -215,10 +228,14 @@ def models_group() -> None:
 
 @models_group.command("info")
 @click.argument("model", required=False)
-def info(model: str | None) -> None:
-    """Show which backend runs MODEL (default: the bundled NanoDet), its input size and classes."""
-    detector = _load(model, None, None)
+@BACKEND_OPTION
+@click.option("--threads", type=click.IntRange(1, 64), help="Inference threads; default: all cores.")
+def info(model: str | None, backend: str | None, threads: int | None) -> None:
+    """Show which backend and engine run MODEL (default: the bundled NanoDet), its input size and classes."""
+    detector = _load(model, None, threads, backend)
     click.echo(f"backend: {type(detector).__name__}")
+    runtime = getattr(detector, "runtime", None)  # the ONNX backends say which engine runs them
+    click.echo(f"runtime: {runtime if isinstance(runtime, str) else 'torch (ultralytics)'}")
     click.echo(f"input: {detector.input_size_wh[0]}x{detector.input_size_wh[1]}")
     click.echo(f"classes ({len(detector.class_names)}): {', '.join(detector.class_names)}")
 

@@ -3,7 +3,11 @@
 A config names its backend with `type` (a discriminated union, as Frigate's
 detectors do). Given only a file, `load_detector` picks the backend from it:
 .pt -> ultralytics; .onnx with ultralytics metadata -> yolo_onnx; NanoDet's
-ONNX -> nanodet; .yaml/.json -> a config file. Nothing given -> bundled NanoDet.
+ONNX -> nanodet; an OpenVINO IR (.xml) the same by its contents, on OpenVINO;
+.yaml/.json -> a config file. Nothing given -> bundled NanoDet.
+
+The ONNX backends run on the engine their `backend` names (models/backend.py):
+auto (OpenVINO where usable, else ONNX Runtime), openvino or onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Annotated, Literal
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from models.backend import AUTO_BACKEND, AutoBackend, Backend, OnnxRuntimeBackend, OpenVinoBackend
 from models.detector import Detector, ModelError
 
 CONFIG_SUFFIXES = frozenset({".yaml", ".yml", ".json"})
@@ -27,8 +32,9 @@ class _Strict(BaseModel):
 
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
 Threads = Annotated[
-    int | None, Field(ge=1, le=64, description="ONNX Runtime intra-op threads; null: all cores.")
+    int | None, Field(ge=1, le=64, description="Inference (intra-op) threads; null: all cores.")
 ]
+BackendField = Annotated[Backend, Field(description="Inference engine: auto, openvino or onnxruntime.")]
 
 
 class NanoDetConfig(_Strict):
@@ -41,10 +47,11 @@ class NanoDetConfig(_Strict):
         default=0.6, description="Boxes of one class overlapping more are merged."
     )
     threads: Threads = None
+    backend: BackendField = AUTO_BACKEND
 
 
 class YoloOnnxConfig(_Strict):
-    """An ultralytics YOLO export (YOLOv8, YOLO11, YOLO26) run with ONNX Runtime."""
+    """An ultralytics YOLO export (YOLOv8, YOLO11, YOLO26) run with ONNX Runtime or OpenVINO."""
 
     type: Literal["yolo_onnx"] = "yolo_onnx"
     path: Path = Field(description="ONNX file written by `curbwatch models export` or ultralytics.")
@@ -60,6 +67,7 @@ class YoloOnnxConfig(_Strict):
         description="Input size for dynamic-shape exports; null: the export's own.",
     )
     threads: Threads = None
+    backend: BackendField = AUTO_BACKEND
 
 
 class UltralyticsConfig(_Strict):
@@ -122,6 +130,22 @@ def _sniff_onnx(path: Path) -> DetectorConfig:
     raise ModelError(f"{path}: ONNX model of unknown kind (neither an ultralytics export nor NanoDet)")
 
 
+def _sniff_openvino_ir(path: Path) -> DetectorConfig:
+    """An IR's kind, read from its outputs and metadata as `_sniff_onnx` does; it runs on OpenVINO."""
+    from models.openvino_runner import read_model_io, unusable_reason
+    from models.yolo_onnx import parse_ultralytics_metadata
+
+    problem = unusable_reason()
+    if problem is not None:
+        raise ModelError(f"{path}: an OpenVINO IR needs OpenVINO: {problem}")
+    output_names, metadata = read_model_io(path)
+    if parse_ultralytics_metadata(metadata) is not None:
+        return YoloOnnxConfig(path=path, backend=OpenVinoBackend())
+    if NANODET_OUTPUT in output_names:
+        return NanoDetConfig(path=path, backend=OpenVinoBackend())
+    raise ModelError(f"{path}: OpenVINO IR of unknown kind (neither an ultralytics export nor NanoDet)")
+
+
 def config_for_path(path: Path) -> DetectorConfig:
     """The backend a model or config file needs, judged from the file itself."""
     if not path.is_file():
@@ -133,8 +157,11 @@ def config_for_path(path: Path) -> DetectorConfig:
         return UltralyticsConfig(path=path)
     if suffix == ".onnx":
         return _sniff_onnx(path)
+    if suffix == ".xml":
+        return _sniff_openvino_ir(path)
     raise ModelError(
-        f"{path}: unsupported model format {suffix or '(no suffix)'!r}; expected .onnx, .pt, .yaml"
+        f"{path}: unsupported model format {suffix or '(no suffix)'!r}; expected .onnx, .xml (OpenVINO IR), "
+        ".pt, .yaml"
     )
 
 
@@ -146,7 +173,9 @@ def build_detector(config: DetectorConfig) -> Detector:
         path = config.path or DEFAULT_MODEL_PATH
         if not path.is_file():
             raise ModelError(f"model file not found: {path}")
-        return NanoDetDetector(path, config.conf_threshold, config.iou_threshold, config.threads)
+        return NanoDetDetector(
+            path, config.conf_threshold, config.iou_threshold, config.threads, config.backend
+        )
     if isinstance(config, YoloOnnxConfig):
         from models.yolo_onnx import YoloOnnxDetector
 
@@ -157,6 +186,7 @@ def build_detector(config: DetectorConfig) -> Detector:
             config.max_det,
             config.imgsz,
             config.threads,
+            config.backend,
         )
     from models.ultralytics_backend import UltralyticsDetector
 
@@ -170,10 +200,13 @@ def load_detector(
     *,
     conf_threshold: float | None = None,
     threads: int | None = None,
+    backend: AutoBackend | OpenVinoBackend | OnnxRuntimeBackend | None = None,
 ) -> Detector:
     """A ready (warmed-up) detector from a model file, a config file, a config, or nothing (bundled NanoDet).
 
-    `conf_threshold` and `threads` override the config's values when given.
+    `conf_threshold`, `threads` and `backend` override the config's values when given
+    (`backend` only where the config has one: an ultralytics .pt runs on torch).
+    An OpenVINO IR (.xml) runs on auto or openvino; onnxruntime is then an error.
     """
     if source is None:
         config: DetectorConfig = NanoDetConfig()
@@ -186,6 +219,8 @@ def load_detector(
         overrides["conf_threshold"] = conf_threshold
     if threads is not None and "threads" in type(config).model_fields:
         overrides["threads"] = threads
+    if backend is not None and "backend" in type(config).model_fields:
+        overrides["backend"] = backend.model_dump()
     if overrides:
         config = parse_config({**config.model_dump(), **overrides}, "overrides")
     return build_detector(config)

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from models.detector import Detector, ModelError
+from models.agreement import Agreement, compare_detectors
+from models.detector import ModelError
 from models.dfl_rewrite import rewrite_file
 from models.letterbox import letterbox, to_nchw_rgb
-from models.postprocess import box_iou_one_to_many
 from models.types import Image
 from models.ultralytics_backend import import_ultralytics
 
-MATCH_IOU = 0.5  # an int8 box "finds the same object" as the fp32 box when they overlap this much
+__all__ = ["Agreement", "compare_detectors", "export_onnx", "quantize_int8"]
 
 
 def export_onnx(pt_path: Path, out: Path, imgsz: int = 640, dynamic: bool = False) -> Path:
@@ -121,38 +118,3 @@ def quantize_int8(fp32_path: Path, out: Path, calibration: Sequence[Image]) -> P
     int8_model.metadata_props.extend(fp32_model.metadata_props)
     onnx.save(int8_model, str(out))
     return out
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How well a candidate detector reproduces a reference's boxes on the same images."""
-
-    reference_boxes: int
-    candidate_boxes: int
-    matched: int
-    max_score_delta: float
-
-    @property
-    def recall(self) -> float:
-        return self.matched / self.reference_boxes if self.reference_boxes else 1.0
-
-
-def compare_detectors(reference: Detector, candidate: Detector, images: Iterable[Image]) -> Agreement:
-    """Greedy one-to-one matching per image: same class and IoU >= MATCH_IOU."""
-    reference_boxes = candidate_boxes = matched = 0
-    max_delta = 0.0
-    for image in images:
-        want, got = reference.detect(image), candidate.detect(image)
-        reference_boxes += len(want)
-        candidate_boxes += len(got)
-        free = np.ones(len(got), dtype=bool)
-        for box, score, class_id in zip(want.xyxy, want.confidence, want.class_id, strict=True):
-            if not free.any():
-                break
-            iou = box_iou_one_to_many(box, got.xyxy) * free * (got.class_id == class_id)
-            best = int(iou.argmax())
-            if iou[best] >= MATCH_IOU:
-                free[best] = False
-                matched += 1
-                max_delta = max(max_delta, abs(float(score) - float(got.confidence[best])))
-    return Agreement(reference_boxes, candidate_boxes, matched, max_delta)

@@ -1,4 +1,4 @@
-"""BlazeFace (MediaPipe's back-camera model) on ONNX Runtime: where to blur faces in evidence.
+"""BlazeFace (MediaPipe's back-camera model) on ONNX Runtime or OpenVINO: where to blur faces in evidence.
 
 The model file and how it was made: models/weights/blazeface_back.md.
 
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from models.backend import AUTO_BACKEND
 from models.detector import ModelError
-from models.ort_options import open_cpu_session
 from models.postprocess import box_iou
+from models.runtime import BackendConfig, Runner, open_runner
 from models.types import Detections, FloatArray, Image, IntArray
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "blazeface_back.onnx"
@@ -181,6 +181,7 @@ class FaceDetector:
         iou_threshold: float = 0.3,
         tiling: Tiling = Tiling(),
         threads: int | None = 1,
+        backend: BackendConfig = AUTO_BACKEND,
     ) -> None:
         for name, value in (("conf_threshold", conf_threshold), ("iou_threshold", iou_threshold)):
             if not 0.0 <= value <= 1.0:
@@ -190,10 +191,10 @@ class FaceDetector:
         self._conf_threshold = conf_threshold
         self._iou_threshold = iou_threshold
         self._tiling = tiling
-        self._session = open_cpu_session(Path(model_path), threads)
-        self._input_name = _check_io(self._session, Path(model_path))
+        self._runner = open_runner(Path(model_path), backend, threads)
+        self._input_name = _check_io(self._runner, Path(model_path))
         self._centres = anchor_centres()
-        # One dummy run: ONNX Runtime allocates its buffers on the first call.
+        # One dummy run: the engine allocates its buffers on the first call.
         self.detect(np.zeros((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8))
 
     @property
@@ -203,6 +204,10 @@ class FaceDetector:
     @property
     def tiling(self) -> Tiling:
         return self._tiling
+
+    @property
+    def runtime(self) -> str:
+        return self._runner.describe()
 
     def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -230,7 +235,7 @@ class FaceDetector:
 
     def _detect_view(self, image: Image, view: View, threshold: float) -> tuple[FloatArray, FloatArray]:
         """Candidate boxes (picture pixels) and scores of one view, before NMS."""
-        outputs = self._session.run(list(OUTPUT_NAMES), {self._input_name: network_input(image, view)})
+        outputs = self._runner.run(OUTPUT_NAMES, {self._input_name: network_input(image, view)})
         logits = np.concatenate([out[0, :, 0] for out in outputs[: len(ANCHORS_PER_CELL)]])
         boxes = np.concatenate([out[0] for out in outputs[len(ANCHORS_PER_CELL) :]])
         scores = 0.5 * (np.tanh(logits / 2) + 1)  # the sigmoid, without exp() overflowing
@@ -246,24 +251,28 @@ class FaceDetector:
 
 
 def load_face_detector(
-    model_path: Path | None = None, *, tiling: Tiling = Tiling(), threads: int | None = 1
+    model_path: Path | None = None,
+    *,
+    tiling: Tiling = Tiling(),
+    threads: int | None = 1,
+    backend: BackendConfig = AUTO_BACKEND,
 ) -> FaceDetector:
     """The bundled BlazeFace (models/weights/blazeface_back.onnx) unless `model_path` is given."""
-    return FaceDetector(model_path or DEFAULT_MODEL_PATH, tiling=tiling, threads=threads)
+    return FaceDetector(model_path or DEFAULT_MODEL_PATH, tiling=tiling, threads=threads, backend=backend)
 
 
-def _check_io(session: ort.InferenceSession, model_path: Path) -> str:
+def _check_io(runner: Runner, model_path: Path) -> str:
     """The input's name; a model with other inputs or outputs is not this one."""
-    inputs = session.get_inputs()
-    if len(inputs) != 1 or inputs[0].shape != [1, 3, INPUT_SIZE, INPUT_SIZE]:
+    inputs = runner.inputs
+    if len(inputs) != 1 or inputs[0].shape != (1, 3, INPUT_SIZE, INPUT_SIZE):
         found_inputs = {i.name: i.shape for i in inputs}
         raise ModelError(f"{model_path}: expected one input (1, 3, 256, 256), got {found_inputs}")
-    expected = {}
+    expected: dict[str, tuple[int | None, ...]] = {}
     for stride, per_cell in ANCHORS_PER_CELL.items():
         anchors = (INPUT_SIZE // stride) ** 2 * per_cell
-        expected[f"scores_{stride}"] = [1, anchors, 1]
-        expected[f"boxes_{stride}"] = [1, anchors, BOX_CHANNELS]
-    found = {output.name: output.shape for output in session.get_outputs()}
+        expected[f"scores_{stride}"] = (1, anchors, 1)
+        expected[f"boxes_{stride}"] = (1, anchors, BOX_CHANNELS)
+    found = {output.name: output.shape for output in runner.outputs}
     if found != expected:
         raise ModelError(f"{model_path}: expected BlazeFace outputs {expected}, got {found}")
     return str(inputs[0].name)

@@ -1,4 +1,4 @@
-"""NanoDet-g (COCO 80) on ONNX Runtime: the bundled offline default detector.
+"""NanoDet-g (COCO 80) on ONNX Runtime or OpenVINO: the bundled offline default detector.
 
 The model file and how it was made: models/weights/nanodet_g_416.md.
 """
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
+from models.backend import AUTO_BACKEND
 from models.classes import COCO_CLASSES
 from models.detector import ModelError
-from models.ort_options import open_cpu_session
 from models.postprocess import batched_nms
+from models.runtime import BackendConfig, Runner, open_runner
 from models.types import Detections, FloatArray, Image
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "nanodet_g_416.onnx"
@@ -89,6 +89,7 @@ class NanoDetDetector:
         conf_threshold: float = 0.35,
         iou_threshold: float = 0.6,
         threads: int | None = None,
+        backend: BackendConfig = AUTO_BACKEND,
     ) -> None:
         for name, value in (("conf_threshold", conf_threshold), ("iou_threshold", iou_threshold)):
             if not 0.0 <= value <= 1.0:
@@ -97,11 +98,11 @@ class NanoDetDetector:
             raise ValueError(f"threads: expected >= 1 or None, got {threads}")
         self._conf_threshold = conf_threshold
         self._iou_threshold = iou_threshold
-        self._session = open_cpu_session(Path(model_path), threads)
-        self._input_name, self._input_wh = _check_io(self._session, Path(model_path))
+        self._runner = open_runner(Path(model_path), backend, threads)
+        self._input_name, self._input_wh = _check_io(self._runner, Path(model_path))
         self._output_names = [f"{kind}_{stride}" for kind in ("scores", "boxes") for stride in STRIDES]
         self._centres, self._strides = anchor_centres(self._input_wh)
-        # One dummy run: ONNX Runtime allocates its buffers on the first call.
+        # One dummy run: the engine allocates its buffers (and plans kernels) on the first call.
         self.detect(np.zeros((self._input_wh[1], self._input_wh[0], 3), dtype=np.uint8))
 
     @property
@@ -112,14 +113,23 @@ class NanoDetDetector:
     def input_size_wh(self) -> tuple[int, int]:
         return self._input_wh
 
-    def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
+    @property
+    def runtime(self) -> str:
+        return self._runner.describe()
+
+    def input_feeds(self, image: Image) -> tuple[dict[str, FloatArray], Resize]:
+        """The network input for one image (also what int8 calibration feeds) and how it was resized."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image: expected (h, w, 3) uint8 BGR, got {image.shape} {image.dtype}")
+        blob, resize = preprocess(image, self._input_wh)
+        return {self._input_name: blob}, resize
+
+    def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
         threshold = self._conf_threshold if conf_threshold is None else conf_threshold
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"conf_threshold: expected 0..1, got {threshold}")
-        blob, resize = preprocess(image, self._input_wh)
-        outputs = self._session.run(self._output_names, {self._input_name: blob})
+        feeds, resize = self.input_feeds(image)
+        outputs = self._runner.run(self._output_names, feeds)
         scores = np.concatenate([out[0] for out in outputs[: len(STRIDES)]])
         box_logits = np.concatenate([out[0] for out in outputs[len(STRIDES) :]])
 
@@ -145,22 +155,22 @@ class NanoDetDetector:
         )
 
 
-def _check_io(session: ort.InferenceSession, model_path: Path) -> tuple[str, tuple[int, int]]:
+def _check_io(runner: Runner, model_path: Path) -> tuple[str, tuple[int, int]]:
     """Input name and size (w, h); a model with other inputs or outputs is not this one."""
-    inputs = session.get_inputs()
+    inputs = runner.inputs
     if len(inputs) != 1:
         raise ModelError(f"{model_path}: expected one input, got {[i.name for i in inputs]}")
     model_input = inputs[0]
     shape = model_input.shape
-    if len(shape) != 4 or shape[1] != 3 or not all(isinstance(d, int) for d in shape[2:]):
+    if len(shape) != 4 or shape[1] != 3 or shape[2] is None or shape[3] is None:
         raise ModelError(f"{model_path}: expected input (1, 3, h, w), got {shape}")
-    input_wh = (int(shape[3]), int(shape[2]))
-    expected = {}
+    input_wh = (shape[3], shape[2])
+    expected: dict[str, tuple[int | None, ...]] = {}
     for stride in STRIDES:
         anchors = (input_wh[0] // stride) * (input_wh[1] // stride)
-        expected[f"scores_{stride}"] = [1, anchors, len(COCO_CLASSES)]
-        expected[f"boxes_{stride}"] = [1, anchors, 4 * DISTRIBUTION_BINS]
-    found = {output.name: output.shape for output in session.get_outputs()}
+        expected[f"scores_{stride}"] = (1, anchors, len(COCO_CLASSES))
+        expected[f"boxes_{stride}"] = (1, anchors, 4 * DISTRIBUTION_BINS)
+    found = {output.name: output.shape for output in runner.outputs}
     if found != expected:
         raise ModelError(f"{model_path}: expected NanoDet outputs {expected}, got {found}")
     return model_input.name, input_wh

@@ -1,4 +1,4 @@
-"""Where is there text in a picture: PP-OCRv4 mobile's DBNet text detector on ONNX Runtime.
+"""Where is there text in a picture: PP-OCRv4 mobile's DBNet text detector (ONNX Runtime or OpenVINO).
 
 The edge asks this of the crop of a new static object: a board that carries text is
 tagged `signboard`. Only detection runs here, no recognition: we need to know that
@@ -21,10 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
+from models.backend import AUTO_BACKEND
 from models.detector import ModelError
-from models.ort_options import open_cpu_session
+from models.runtime import BackendConfig, Runner, open_runner
 from models.types import Detections, FloatArray, Image
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "weights" / "ppocr_det_v4_mobile.onnx"
@@ -59,6 +59,7 @@ class TextDetector:
         min_box_side_px: float = 3.0,
         unclip_ratio: float = 1.5,
         threads: int | None = 1,
+        backend: BackendConfig = AUTO_BACKEND,
     ) -> None:
         """`max_side_px`: the image is shrunk (never enlarged) so its long side is at most this.
 
@@ -67,7 +68,7 @@ class TextDetector:
         `min_box_side_px`: regions whose short side is below this, on the network's map, are
         dropped (PaddleOCR's `min_size`). `unclip_ratio`: how far a region is grown back out,
         since the model predicts shrunken text kernels. `threads`: ONNX Runtime intra-op
-        threads (None: one per core).
+        threads (None: one per core). `backend`: the inference engine (models/backend.py).
         """
         if max_side_px < STRIDE or max_side_px % STRIDE:
             raise ValueError(f"max_side_px: expected a multiple of {STRIDE} >= {STRIDE}, got {max_side_px}")
@@ -86,12 +87,12 @@ class TextDetector:
         self._min_box_side_px = min_box_side_px
         self._unclip_ratio = unclip_ratio
         model_path = Path(model_path)
-        self._session = open_cpu_session(model_path, threads)
-        self._input_name, self._output_name = _check_io(self._session, model_path)
-        # One run at the largest input: ONNX Runtime allocates its buffers on the first call.
+        self._runner = open_runner(model_path, backend, threads)
+        self._input_name, self._output_name = _check_io(self._runner, model_path)
+        # One run at the largest input: the engine allocates its buffers on the first call.
         blank = np.zeros((1, 3, max_side_px, max_side_px), dtype=np.float32)
         try:
-            warm = self._session.run([self._output_name], {self._input_name: blank})[0]
+            warm = self._runner.run([self._output_name], {self._input_name: blank})[0]
         except Exception as error:  # a foreign model may want other types or sizes
             raise ModelError(f"{model_path}: cannot run on a (1, 3, h, w) image: {error}") from error
         if warm.shape != (1, 1, max_side_px, max_side_px):
@@ -108,11 +109,15 @@ class TextDetector:
     def max_side_px(self) -> int:
         return self._max_side_px
 
+    @property
+    def runtime(self) -> str:
+        return self._runner.describe()
+
     def find_text(self, image: Image) -> Detections:
         """Text boxes (class "text"), top to bottom; confidence is the mean text probability inside."""
         _check_image(image)
         blob, input_wh = preprocess(image, self._max_side_px)
-        prob = self._session.run([self._output_name], {self._input_name: blob})[0][0, 0]
+        prob = self._runner.run([self._output_name], {self._input_name: blob})[0][0, 0]
         xyxy_map, confidence = boxes_from_probability(
             prob, self._prob_threshold, self._box_threshold, self._min_box_side_px, self._unclip_ratio
         )
@@ -150,9 +155,11 @@ class TextDetector:
         return covered_fraction(found.xyxy, image.shape[1], image.shape[0]) >= min_area_fraction
 
 
-def load_text_detector(max_side_px: int = 256, threads: int | None = 1) -> TextDetector:
+def load_text_detector(
+    max_side_px: int = 256, threads: int | None = 1, backend: BackendConfig = AUTO_BACKEND
+) -> TextDetector:
     """The bundled PP-OCRv4 mobile text detector, found beside this module."""
-    return TextDetector(DEFAULT_MODEL_PATH, max_side_px=max_side_px, threads=threads)
+    return TextDetector(DEFAULT_MODEL_PATH, max_side_px=max_side_px, threads=threads, backend=backend)
 
 
 def input_size_wh(image_wh: tuple[int, int], max_side_px: int) -> tuple[int, int]:
@@ -246,9 +253,9 @@ def _check_image(image: Image) -> None:
         raise ValueError(f"image: expected at least 1x1 pixels, got {image.shape}")
 
 
-def _check_io(session: ort.InferenceSession, model_path: Path) -> tuple[str, str]:
+def _check_io(runner: Runner, model_path: Path) -> tuple[str, str]:
     """Input and output names; a model that is not one image in, one map out is not this one."""
-    inputs, outputs = session.get_inputs(), session.get_outputs()
+    inputs, outputs = runner.inputs, runner.outputs
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(
             f"{model_path}: expected one input and one output, got "

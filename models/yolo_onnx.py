@@ -1,4 +1,4 @@
-"""ONNX Runtime backend for ultralytics YOLO exports (YOLOv8 / YOLO11 NMS head, YOLO26 end-to-end head).
+"""ultralytics YOLO exports (YOLOv8 / YOLO11 NMS head, YOLO26 end-to-end head) on ONNX Runtime or OpenVINO.
 
 No torch here: this is the edge path. Pre- and post-processing follow
 ultralytics' predictor (letterbox, conf on the best class score, per-class NMS,
@@ -11,16 +11,15 @@ import ast
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
+from models.backend import AUTO_BACKEND
 from models.detector import ModelError
 from models.dfl_rewrite import load_rewritten
 from models.letterbox import LetterboxGeometry, letterbox, to_nchw_rgb
-from models.ort_options import cpu_session_options
 from models.postprocess import batched_nms
+from models.runtime import BackendConfig, Runner, open_runner
 from models.types import Detections, FloatArray, Image, IntArray
 
 log = logging.getLogger(__name__)
@@ -61,24 +60,17 @@ def parse_ultralytics_metadata(metadata: dict[str, str]) -> UltralyticsMetadata 
     return UltralyticsMetadata(tuple(str(names[i]) for i in range(len(names))), imgsz_hw, stride, end2end)
 
 
-def open_session(model_path: Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU ONNX Runtime session; `threads` caps intra-op parallelism (None: one per physical core).
+def open_session(
+    model_path: Path, threads: int | None = None, backend: BackendConfig = AUTO_BACKEND
+) -> Runner:
+    """The runner for a YOLO export; `threads` caps intra-op parallelism (None: one per physical core).
 
-    Where `onnx` is installed, the DFL decoding is rewritten on the way in (`models.dfl_rewrite`).
+    Where `onnx` is installed and ONNX Runtime may run it, the DFL decoding is rewritten
+    on the way in (`models.dfl_rewrite`: a workaround for one slow ONNX Runtime kernel).
     """
     if not model_path.is_file():
         raise ModelError(f"model file not found: {model_path}")
-    options = cpu_session_options(threads)
-    rewritten = load_rewritten(model_path)
-    try:
-        return ort.InferenceSession(
-            rewritten if rewritten is not None else str(model_path),
-            options,
-            providers=["CPUExecutionProvider"],
-        )
-    except Exception as error:  # onnxruntime raises its own untyped Fail/InvalidProtobuf classes
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"{model_path}: not a loadable ONNX model ({first_line})") from error
+    return open_runner(model_path, backend, threads, ort_model_bytes=lambda: load_rewritten(model_path))
 
 
 def decode_nms_head(
@@ -126,33 +118,34 @@ class YoloOnnxDetector:
         max_det: int = 300,
         imgsz: int | tuple[int, int] | None = None,
         threads: int | None = None,
+        backend: BackendConfig = AUTO_BACKEND,
     ) -> None:
         self.model_path = Path(model_path)
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
         self.max_det = max_det
-        self._session = open_session(self.model_path, threads)
-        metadata = parse_ultralytics_metadata(self._session.get_modelmeta().custom_metadata_map)
+        self._runner = open_session(self.model_path, threads, backend)
+        metadata = parse_ultralytics_metadata(dict(self._runner.metadata))
         if metadata is None:
             raise ModelError(f"{self.model_path}: no ultralytics metadata (names, stride); not a YOLO export")
         self._metadata = metadata
-        model_input = self._session.get_inputs()[0]
+        model_input = self._runner.inputs[0]
         self._input_name = model_input.name
         height, width = model_input.shape[2], model_input.shape[3]
-        self.dynamic = not (isinstance(height, int) and isinstance(width, int))
+        self.dynamic = height is None or width is None
         if self.dynamic:
             chosen = imgsz if imgsz is not None else metadata.imgsz_hw
             self._size_hw = (chosen, chosen) if isinstance(chosen, int) else (int(chosen[0]), int(chosen[1]))
         else:
-            self._size_hw = (int(height), int(width))
+            self._size_hw = (int(height or 0), int(width or 0))
             if imgsz is not None and self._size_hw != ((imgsz, imgsz) if isinstance(imgsz, int) else imgsz):
                 log.warning(
                     "%s has a fixed input %s; ignoring imgsz=%s", self.model_path, self._size_hw, imgsz
                 )
-        self._end2end = self._is_end2end(self._session.get_outputs()[0].shape)
+        self._end2end = self._is_end2end(self._runner.outputs[0].shape)
         self._warm_up()
 
-    def _is_end2end(self, output_shape: list[Any]) -> bool:
+    def _is_end2end(self, output_shape: tuple[int | None, ...]) -> bool:
         """The metadata says so, or the output is (batch, k, 6) rather than (batch, 4 + nc, anchors)."""
         if len(output_shape) != 3:
             raise ModelError(f"{self.model_path}: output shape {output_shape} is not a detection head")
@@ -173,13 +166,22 @@ class YoloOnnxDetector:
         return self._size_hw[1], self._size_hw[0]
 
     @property
+    def runtime(self) -> str:
+        return self._runner.describe()
+
+    @property
     def end2end(self) -> bool:
         return self._end2end
 
+    def input_feeds(self, image: Image) -> tuple[dict[str, FloatArray], LetterboxGeometry]:
+        """The network input for one image (also what int8 calibration feeds) and where it was placed."""
+        padded, geometry = letterbox(image, self._size_hw, auto=self.dynamic, stride=self._metadata.stride)
+        return {self._input_name: to_nchw_rgb(padded)}, geometry
+
     def raw_output(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
         """The network's first output for one image before decoding, and where the image was placed."""
-        padded, geometry = letterbox(image, self._size_hw, auto=self.dynamic, stride=self._metadata.stride)
-        output: FloatArray = self._session.run(None, {self._input_name: to_nchw_rgb(padded)})[0][0]
+        feeds, geometry = self.input_feeds(image)
+        output: FloatArray = self._runner.run(None, feeds)[0][0]
         return output, geometry
 
     def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:

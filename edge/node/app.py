@@ -82,7 +82,9 @@ def capture_url(url: str) -> str:
 def default_detector(section: DetectorSection) -> Detector:
     from models.config import load_detector  # onnxruntime only when a node really runs
 
-    return load_detector(section.model, threads=section.threads, conf_threshold=section.conf)
+    return load_detector(
+        section.model, threads=section.threads, conf_threshold=section.conf, backend=section.backend
+    )
 
 
 class TimedDetector:
@@ -135,16 +137,16 @@ def software_version() -> str | None:
         return None
 
 
-def default_face_detector() -> FaceFinder:
+def default_face_detector(section: DetectorSection) -> FaceFinder:
     from models.faces import load_face_detector
 
-    return load_face_detector()
+    return load_face_detector(backend=section.backend)  # one thread: it runs once per evidence picture
 
 
-def default_text_finder() -> TextFinder:
+def default_text_finder(section: DetectorSection) -> TextFinder:
     from models.text import load_text_detector
 
-    return load_text_detector()
+    return load_text_detector(backend=section.backend)
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,8 @@ class NodeSeams:
     """What a test replaces: everything else is built from the NodeConfig."""
 
     detector_factory: Callable[[DetectorSection], Detector] = default_detector
-    face_detector_factory: Callable[[], FaceFinder] = default_face_detector
-    text_finder_factory: Callable[[], TextFinder] = default_text_finder
+    face_detector_factory: Callable[[DetectorSection], FaceFinder] = default_face_detector
+    text_finder_factory: Callable[[DetectorSection], TextFinder] = default_text_finder
     client_factory: ClientFactory = new_client
     source_factory: Callable[[CameraSpec], SourceFactory] | None = None  # None: edge.capture's default
     clock: Clock = utc_now
@@ -209,13 +211,13 @@ class NodeRuntime:
             id_factory=seams.id_factory,
             conf_threshold=config.detector.conf,
             notify=self._notify_publisher,
-            faces=seams.face_detector_factory() if config.evidence.blur_faces else None,
+            faces=seams.face_detector_factory(config.detector) if config.evidence.blur_faces else None,
             blur_outside_zones=config.evidence.blur_outside_zones,
             on_zones=self._report_zones,
         )
         text_finder = None
         if any(config.scene_for(c).enabled and config.scene_for(c).signboards for c in cameras):
-            text_finder = seams.text_finder_factory()
+            text_finder = seams.text_finder_factory(config.detector)
         for camera in cameras:
             zone_file, document = read_zone_file(camera.zones, self.detector.class_names)
             self.pipelines[camera.id] = CameraPipeline(

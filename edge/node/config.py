@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from edge.scene.config import SceneSettings
+from models.backend import Backend
 from uplink.settings import MqttSettings, TlsSettings
 from uplink.topics import DEFAULT_PREFIX
 from zones.loader import check_zone_file
@@ -168,6 +169,13 @@ class DetectorSection(StrictModel):
     threads: int = Field(strict=True, default=2, ge=1, le=64, description="Inference threads.")
     conf: float = Field(
         strict=True, default=0.25, ge=0.01, le=1.0, description="Lowest detection score kept."
+    )
+    backend: Backend = Field(
+        default="auto",
+        validate_default=True,  # the name, as a user writes it, is what the reference shows
+        description="Inference engine of the detector, face and text models: auto (OpenVINO where "
+        "installed and usable, else ONNX Runtime), openvino or onnxruntime; a name or "
+        "{type, performance_hint, precision, cache_dir}. Replaces a detector config file's own.",
     )
 
 

@@ -180,3 +180,29 @@ def test_a_bad_scene_key_points_at_its_line(tmp_path: Path) -> None:
         load_node_config(_write(tmp_path, text))
     message = str(caught.value)
     assert "node.yaml:12: scene.static_after_s" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD, "auto"),
+        (GOOD + "detector:\n  backend: onnxruntime\n", "onnxruntime"),
+        (GOOD + "detector:\n  backend: {type: openvino, performance_hint: THROUGHPUT}\n", "openvino"),
+    ],
+)
+def test_detector_backend_by_name_or_mapping(tmp_path: Path, text: str, expected: str) -> None:
+    assert load_node_config(_write(tmp_path, text)).detector.backend.type == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        (GOOD + "detector:\n  backend: tensorrt\n", 12, "detector.backend: Input tag 'tensorrt'"),
+        (GOOD + "detector:\n  backend:\n    type: openvino\n    precision: fp8\n", 14, "precision"),
+    ],
+)
+def test_a_bad_backend_points_at_its_line(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    with pytest.raises(ConfigFileError) as caught:
+        load_node_config(_write(tmp_path, text))
+    message = str(caught.value)
+    assert f"node.yaml:{line}: " in message and fragment in message, message
