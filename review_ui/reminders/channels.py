@@ -29,7 +29,10 @@ class DeliveryError(Exception):
 
 
 class Channel(Protocol):
-    def send(self, target: str, content: ReminderContent) -> None: ...
+    def send(self, target: str, content: ReminderContent) -> str | None:
+        """Deliver; returns the provider's id for the message (SMS BizId / SerialNo, the case
+        system's case number) where it gives one."""
+        ...
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")

@@ -35,6 +35,9 @@ TEMPLATES = {
 }
 
 
+SECOND_PREFIX = {"zh-CN": "【再次提醒】", "en": "[Second reminder] "}
+
+
 @dataclass(frozen=True)
 class ReminderContent:
     """Everything a channel needs; channels choose what to use (mail attaches the JPEG)."""
@@ -53,12 +56,20 @@ class ReminderContent:
     evidence_url: str
     evidence_file: Path | None
     timezone: str = "Asia/Shanghai"  # the shop reads local time (review.yaml `timezone`)
+    address: str = ""  # the shop's address from the registry, when it has one
+    step: str = "reminder"  # the escalation ladder's step (review_ui.reminders.ladder.Step)
 
-    def render(self) -> tuple[str, str]:
-        texts = TEMPLATES.get(self.locale, TEMPLATES["zh-CN"])
-        fields = {
+    @property
+    def place(self) -> str:
+        """Where, in words a shop or an inspector recognises: the address, else camera / zone."""
+        return self.address or f"{self.camera_id} / {self.zone_id}"
+
+    def fields(self) -> dict[str, str]:
+        """The values templates may use (mail text, SMS variables, robot markdown)."""
+        return {
             "shop_name": self.shop_name,
             "operator": self.operator or self.shop_name,
+            "place": self.place,
             "label": label_in(self.locale, self.label),
             "camera_id": self.camera_id,
             "zone_id": self.zone_id,
@@ -67,7 +78,14 @@ class ReminderContent:
             "deadline": _local_minute(self.deadline_at, self.timezone),
             "evidence": self.evidence_url,
         }
-        return texts["subject"].format(**fields), texts["body"].format(**fields)
+
+    def render(self) -> tuple[str, str]:
+        texts = TEMPLATES.get(self.locale, TEMPLATES["zh-CN"])
+        fields = self.fields()
+        subject = texts["subject"].format(**fields)
+        if self.step == "second_reminder":
+            subject = SECOND_PREFIX.get(self.locale, SECOND_PREFIX["zh-CN"]) + subject
+        return subject, texts["body"].format(**fields)
 
     def as_json(self) -> dict[str, object]:
         subject, body = self.render()
@@ -85,6 +103,7 @@ class ReminderContent:
             "locale": self.locale,
             "subject": subject,
             "text": body,
+            "step": self.step,
         }
 
 
