@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from review_ui.reminders.settings import CasePushSettings, EscalationSettings, RobotSettings, SmsSettings
 from uplink.settings import MqttSettings
 
 Locale = Literal["zh-CN", "en"]
@@ -87,11 +88,19 @@ class ReviewConfig(Strict):
     webhook: WebhookSettings = Field(default_factory=lambda: WebhookSettings.model_validate({}))
     reminders: ReminderSettings = Field(default_factory=lambda: ReminderSettings.model_validate({}))
     cases: CaseSettings = Field(default_factory=lambda: CaseSettings.model_validate({}))
+    sms: SmsSettings = Field(default_factory=lambda: SmsSettings.model_validate({}))
+    robots: RobotSettings = Field(default_factory=lambda: RobotSettings.model_validate({}))
+    case_push: CasePushSettings = Field(default_factory=lambda: CasePushSettings.model_validate({}))
+    escalation: EscalationSettings = Field(default_factory=lambda: EscalationSettings.model_validate({}))
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> ReviewConfig:
         if self.reminders.backoff_max_s < self.reminders.backoff_base_s:
             raise ValueError("reminders.backoff_max_s must be >= reminders.backoff_base_s")
+        if self.escalation.inspector_group_after_h is not None and self.robots.inspector_channel is None:
+            raise ValueError("escalation.inspector_group_after_h needs robots.inspector_channel")
+        if self.escalation.case_push_after_h is not None and self.case_push.url is None:
+            raise ValueError("escalation.case_push_after_h needs case_push.url")
         return self
 
 
@@ -106,6 +115,11 @@ _PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("secret_key_file",),
     ("smtp", "password_file"),
     ("webhook", "secret_file"),
+    ("sms", "credentials_file"),
+    ("robots", "wecom_url_file"),
+    ("robots", "dingtalk_url_file"),
+    ("robots", "dingtalk_secret_file"),
+    ("case_push", "token_file"),
     ("mqtt", "tls", "ca_file"),
     ("mqtt", "tls", "cert_file"),
     ("mqtt", "tls", "key_file"),
@@ -147,6 +161,11 @@ def missing_files(config: ReviewConfig) -> list[str]:
         ("secret_key_file", config.secret_key_file),
         ("smtp.password_file", config.smtp.password_file),
         ("webhook.secret_file", config.webhook.secret_file),
+        ("sms.credentials_file", config.sms.credentials_file),
+        ("robots.wecom_url_file", config.robots.wecom_url_file),
+        ("robots.dingtalk_url_file", config.robots.dingtalk_url_file),
+        ("robots.dingtalk_secret_file", config.robots.dingtalk_secret_file),
+        ("case_push.token_file", config.case_push.token_file),
     ]
     if config.mqtt is not None and config.mqtt.tls is not None:
         tls = config.mqtt.tls

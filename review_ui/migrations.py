@@ -157,11 +157,73 @@ def m005_cases(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX case_incidents_case ON case_incidents(case_id)")
 
 
+@migrations()
+def m006_reminder_channels(db: sqlite_utils.Database) -> None:
+    """SMS for shops; group robots and the city's case system for the escalation ladder.
+
+    SQLite cannot alter a CHECK, so both tables are rebuilt. A reminder row now names its ladder
+    `step` and keeps what the provider answered (`provider_ref`: SMS BizId / SerialNo, the case
+    number) and the SMS delivery receipt; `deadline_at` is empty for inspector notices."""
+    db.execute(
+        """CREATE TABLE shops_new (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            operator TEXT NOT NULL DEFAULT '',
+            contact TEXT NOT NULL DEFAULT '',
+            channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook', 'mqtt', 'sms')),
+            target TEXT NOT NULL,
+            locale TEXT NOT NULL DEFAULT 'zh-CN')"""
+    )
+    db.execute(
+        "INSERT INTO shops_new (id, name, address, operator, contact, channel, target, locale)"
+        " SELECT id, name, address, operator, contact, channel, target, locale FROM shops"
+    )
+    db.execute("DROP TABLE shops")
+    db.execute("ALTER TABLE shops_new RENAME TO shops")
+    db.execute(
+        """CREATE TABLE reminders_new (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT NOT NULL,
+            shop_id TEXT NOT NULL,
+            channel TEXT NOT NULL CHECK (channel IN
+                ('email', 'webhook', 'mqtt', 'sms', 'wecom', 'dingtalk', 'case_push')),
+            target TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            deadline_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            step TEXT NOT NULL DEFAULT 'reminder' CHECK (step IN
+                ('reminder', 'second_reminder', 'inspector_group', 'case_push', 'new_incident')),
+            provider_ref TEXT,
+            delivery TEXT CHECK (delivery IS NULL OR delivery IN ('delivered', 'undelivered')),
+            delivery_detail TEXT,
+            delivered_at TEXT,
+            receipt_checked_at TEXT)"""
+    )
+    db.execute(
+        "INSERT INTO reminders_new (id, incident_id, shop_id, channel, target, locale, status, attempts,"
+        " next_attempt_at, last_error, deadline_at, created_at, sent_at)"
+        " SELECT id, incident_id, shop_id, channel, target, locale, status, attempts, next_attempt_at,"
+        " last_error, deadline_at, created_at, sent_at FROM reminders"
+    )
+    db.execute("DROP TABLE reminders")
+    db.execute("ALTER TABLE reminders_new RENAME TO reminders")
+    db.execute("CREATE INDEX reminders_due ON reminders(status, next_attempt_at)")
+    db.execute("CREATE INDEX reminders_incident ON reminders(incident_id, step)")
+    db.execute("CREATE INDEX reminders_shop_sent ON reminders(shop_id, channel, sent_at)")
+
+
 INCIDENT_INDEXES = {
     "review_incidents_opened": "incidents(opened_at, incident_id)",
     "review_incidents_shop": "incidents(shop_id, opened_at)",
     "review_incidents_camera": "incidents(camera_id, opened_at)",
     "review_incidents_zone": "incidents(zone_id, opened_at)",
+    "review_incidents_received": "incidents(received_at)",  # new-incident notices (reminders.ladder)
     "review_events_received": "incident_events(received_at)",
 }
 

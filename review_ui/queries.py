@@ -196,7 +196,8 @@ def verdicts(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]
 def reminders_for(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
     return list(
         db.query(
-            "SELECT id, channel, target, status, attempts, last_error, deadline_at, sent_at"
+            "SELECT id, channel, target, status, attempts, last_error, deadline_at, sent_at, step,"
+            " next_attempt_at, provider_ref, delivery, delivery_detail, delivered_at"
             " FROM reminders WHERE incident_id = ? ORDER BY id",
             [incident_id],
         )

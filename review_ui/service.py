@@ -26,6 +26,7 @@ from review_ui.evidence_links import EvidenceLinks
 from review_ui.exports import VerdictExporter
 from review_ui.i18n import Catalog
 from review_ui.migrations import migrate
+from review_ui.reminders.build import build_china_channels
 from review_ui.reminders.channels import (
     Channel,
     EmailChannel,
@@ -33,7 +34,10 @@ from review_ui.reminders.channels import (
     UnavailableChannel,
     WebhookChannel,
 )
-from review_ui.reminders.dispatcher import Dispatcher, LoopChecker, Worker
+from review_ui.reminders.dispatcher import Dispatcher, LoopChecker, Task, Worker
+from review_ui.reminders.ladder import EscalationLadder
+from review_ui.reminders.receipts import ReceiptPoller
+from review_ui.reminders.sms_window import SmsSendWindow
 from review_ui.review import Reviewer
 from review_ui.shops import Shops
 from review_ui.web.app import create_app
@@ -101,6 +105,8 @@ class ReviewServer:
             )
         else:
             channels["mqtt"] = UnavailableChannel("MQTT is not configured")
+        china = build_china_channels(config)  # sms, wecom, dingtalk, case_push
+        channels.update(china.channels)
         self.dispatcher = Dispatcher(
             self.store,
             self.clock,
@@ -109,7 +115,23 @@ class ReviewServer:
             config.evidence_dir,
             self.links.url,
             timezone=config.timezone,
+            windows={"sms": SmsSendWindow(config.sms, config.timezone)},
         )
+        self.ladder = EscalationLadder(
+            self.store,
+            self.clock,
+            config.escalation,
+            config.robots,
+            config.case_push.url,
+            config.locale,
+            announce_since=self.clock.now(),
+        )
+        tasks: list[Task] = [self.ladder]
+        if china.sms is not None:
+            sms = config.sms
+            tasks.append(
+                ReceiptPoller(self.store, self.clock, china.sms, sms.receipt_poll_s, sms.receipt_max_age_h)
+            )
         self.zones = ZoneConfigs(self.store, self.clock, publisher)
         self.cases = CaseAssigner(self.store, config.cases.window_h)
         self.worker = Worker(
@@ -118,6 +140,7 @@ class ReviewServer:
             config.reminders.poll_s,
             on_tick=self.zones.mark_applied,
             assigner=self.cases,
+            tasks=tasks,
         )
         self.accounts = Accounts(self.store, self.clock, config.session_ttl_h)
         self.context = AppContext(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
+
+import sqlite_utils
 
 from review_ui import audit
 from review_ui.cases import CaseAssigner
@@ -16,9 +19,15 @@ from review_ui.db import Store
 from review_ui.files import stored_file
 from review_ui.reminders.channels import Channel, DeliveryError, UnavailableChannel
 from review_ui.reminders.message import ReminderContent
+from review_ui.reminders.sms_window import SmsSendWindow
 
 log = logging.getLogger(__name__)
 BATCH = 20
+SHOP_STEPS = ("reminder", "second_reminder")  # the steps that speak to the shop itself
+
+
+class Task(Protocol):
+    def run_once(self) -> int: ...
 
 
 class Dispatcher:
@@ -31,8 +40,10 @@ class Dispatcher:
         evidence_dir: Path,
         evidence_url: Callable[[str], str],
         timezone: str = "Asia/Shanghai",
+        windows: Mapping[str, SmsSendWindow] | None = None,
     ) -> None:
         self.timezone = timezone
+        self.windows = dict(windows or {})  # channel -> when its messages may leave (sms)
         self.store = store
         self.clock = clock
         self.channels = dict(channels)
@@ -48,9 +59,9 @@ class Dispatcher:
         return list(
             self.store.read().query(
                 "SELECT r.id, r.incident_id, r.shop_id, r.channel, r.target, r.locale, r.attempts,"
-                " r.deadline_at,"
+                " r.deadline_at, r.step,"
                 " i.label, i.camera_id, i.zone_id, i.opened_at, i.evidence_path, i.shop_name,"
-                " s.name AS registry_name, s.operator"
+                " s.name AS registry_name, s.operator, s.address"
                 " FROM reminders r JOIN incidents i ON i.incident_id = r.incident_id"
                 " LEFT JOIN shops s ON s.id = r.shop_id"
                 " WHERE r.status = 'pending' AND r.next_attempt_at <= ? ORDER BY r.next_attempt_at LIMIT ?",
@@ -76,35 +87,65 @@ class Dispatcher:
             evidence_url=self.evidence_url(str(row["incident_id"])),
             evidence_file=evidence,
             timezone=self.timezone,
+            address=str(row["address"] or ""),
+            step=str(row["step"]),
         )
 
     def run_once(self) -> int:
         """Try every due reminder once; returns how many were sent."""
         sent = 0
         for row in self.due():
+            if self._held(row):
+                continue
             channel = self.channels.get(
                 str(row["channel"]), UnavailableChannel(f"channel {row['channel']} off")
             )
             try:
-                channel.send(str(row["target"]), self.content(row))
+                provider_ref = channel.send(str(row["target"]), self.content(row))
             except DeliveryError as exc:
                 self._failed(row, str(exc))
             except Exception as exc:  # a bug in a channel must not stop the outbox
                 log.exception("reminder %s: unexpected error", row["id"])
                 self._failed(row, f"{type(exc).__name__}: {exc}")
             else:
-                self._sent(row)
+                self._sent(row, provider_ref)
                 sent += 1
         return sent
 
-    def _sent(self, row: Mapping[str, object]) -> None:
+    def _held(self, row: Mapping[str, object]) -> bool:
+        """Quiet hours or the shop's rate limit: the row waits, no attempt is counted."""
+        window = self.windows.get(str(row["channel"]))
+        if window is None:
+            return False
+        now = self.clock.now()
+        with self.store.write() as db:
+            hold = window.hold_until(db, str(row["shop_id"]), now)
+            if hold is None:
+                return False
+            until, why = hold
+            db.execute("UPDATE reminders SET next_attempt_at = ? WHERE id = ?", [iso(until), row["id"]])
+            audit.record(
+                db,
+                self.clock,
+                "system",
+                "reminder.deferred",
+                str(row["incident_id"]),
+                {"reminder_id": row["id"], "why": why, "until": iso(until)},
+            )
+        log.info("reminder %s held until %s (%s)", row["id"], iso(until), why)
+        return True
+
+    def _sent(self, row: Mapping[str, object], provider_ref: str | None) -> None:
         now = iso(self.clock.now())
         with self.store.write() as db:
             db.execute(
                 "UPDATE reminders SET status = 'sent', attempts = attempts + 1, sent_at = ?,"
-                " last_error = NULL WHERE id = ?",
-                [now, row["id"]],
+                " last_error = NULL, provider_ref = ? WHERE id = ?",
+                [now, provider_ref, row["id"]],
             )
+            if row["step"] not in SHOP_STEPS:
+                self._record_sent(db, row, provider_ref)
+                return
             # The reminder speaks for its whole case: every confirmed occurrence is reminded.
             db.execute(
                 "UPDATE workflow SET status = 'reminded', updated_at = ?"
@@ -113,15 +154,25 @@ class Dispatcher:
                 " ON mine.case_id = ci.case_id WHERE mine.incident_id = ?))",
                 [now, row["incident_id"], row["incident_id"]],
             )
+            self._record_sent(db, row, provider_ref)
+
+    def _record_sent(
+        self, db: sqlite_utils.Database, row: Mapping[str, object], provider_ref: str | None
+    ) -> None:
+        detail = {"reminder_id": row["id"], "channel": row["channel"], "step": row["step"]}
+        if provider_ref is not None:
+            detail["provider_ref"] = provider_ref
+        audit.record(db, self.clock, "system", "reminder.sent", str(row["incident_id"]), detail)
+        if row["step"] == "case_push":
             audit.record(
                 db,
                 self.clock,
                 "system",
-                "reminder.sent",
+                "reminder.case_opened",
                 str(row["incident_id"]),
-                {"reminder_id": row["id"], "channel": row["channel"]},
+                {"reminder_id": row["id"], "case_number": provider_ref},
             )
-        log.info("reminder %s sent via %s", row["id"], row["channel"])
+        log.info("reminder %s (%s) sent via %s", row["id"], row["step"], row["channel"])
 
     def _failed(self, row: Mapping[str, object], error: str) -> None:
         attempts = int(str(row["attempts"])) + 1
@@ -214,8 +265,10 @@ class Worker:
         poll_s: float,
         on_tick: Callable[[], None] | None = None,
         assigner: CaseAssigner | None = None,
+        tasks: Sequence[Task] = (),
     ) -> None:
         self.assigner = assigner
+        self.tasks = tuple(tasks)  # the escalation ladder, SMS receipts: after the outbox, each tick
         self.dispatcher = dispatcher
         self.checker = checker
         self.on_tick = on_tick
@@ -244,6 +297,8 @@ class Worker:
                     self.assigner.run_once()
                 self.dispatcher.run_once()
                 self.checker.run_once()
+                for task in self.tasks:
+                    task.run_once()
                 if self.on_tick is not None:
                     self.on_tick()
             except Exception:

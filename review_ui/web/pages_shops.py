@@ -24,7 +24,7 @@ def field_errors(exc: ValidationError, form: dict[str, str]) -> dict[str, str]:
         name = str(loc[0]) if loc else "target"  # the one model-level rule is about the target
         if name in TEXT_FIELDS:
             key = "invalid_text"
-        elif name == "target" and not loc and form.get("channel") in ("email", "webhook", "mqtt"):
+        elif name == "target" and not loc and form.get("channel") in ("email", "webhook", "mqtt", "sms"):
             key = f"invalid_target_{form['channel']}"
         else:
             key = f"invalid_{name}"

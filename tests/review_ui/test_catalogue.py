@@ -18,6 +18,7 @@ from models.classes import COCO_CLASSES, SIGNBOARD, STATIC_OBJECT
 from review_ui.auth import Role
 from review_ui.i18n import LOCALES, Catalog
 from review_ui.queries import STATUSES
+from review_ui.reminders.ladder import Step
 from review_ui.review import RejectReason, Verdict
 from uplink.messages import CameraState, IncidentEventKind, NodeState, SceneView
 
@@ -30,7 +31,7 @@ LITERAL_KEY = re.compile(r"""\bt\(\s*'([^'+]+)'\s*\)""")
 AUDIT_WHAT = re.compile(
     r'"((?:login|verdict|reminder|workflow|shop|user|token|zones|export)\.(?!html")[a-z_]+)"'
 )
-CHANNELS = ("email", "webhook", "mqtt")
+CHANNELS = ("email", "webhook", "mqtt", "sms", "wecom", "dingtalk", "case_push")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -61,6 +62,8 @@ CLOSED_SETS = {
     "reject reason": [reason.value for reason in RejectReason],
     "role": [role.value for role in Role],
     "channel": [f"channel_{channel}" for channel in CHANNELS],
+    "escalation step": [f"step_{step.value}" for step in Step],
+    "sms delivery": ["delivery_delivered", "delivery_undelivered"],
     "audit action": [f"audit_{what}" for what in sorted(audit_actions())],
     "incident state": ["open", "cleared"],
 }
