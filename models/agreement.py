@@ -54,6 +54,15 @@ class Agreement:
     max_score_delta: float
     median_score_delta: float = 0.0  # signed: candidate - reference over matched boxes
     min_matched_iou: float = 1.0
+    max_missed_score: float = 0.0  # the best reference score among boxes the candidate missed
+
+    def summary(self) -> str:
+        """One line for the CLI and the model cards."""
+        return (
+            f"{self.matched}/{self.reference_boxes} reference boxes found again (recall {self.recall:.3f}), "
+            f"{self.extra} extra; score change median {self.median_score_delta:+.4f}, "
+            f"largest {self.max_score_delta:.3f}; best missed score {self.max_missed_score:.3f}"
+        )
 
     @property
     def recall(self) -> float:
@@ -75,6 +84,7 @@ def compare_detectors(reference: Detector, candidate: Detector, images: Iterable
     reference_boxes = candidate_boxes = 0
     deltas: list[float] = []
     ious: list[float] = []
+    missed_scores: list[float] = []
     for image in images:
         want, got = reference.detect(image), candidate.detect(image)
         reference_boxes += len(want)
@@ -82,6 +92,9 @@ def compare_detectors(reference: Detector, candidate: Detector, images: Iterable
         matches = match_detections(want, got)
         deltas.extend((got.confidence[matches.candidate] - want.confidence[matches.reference]).tolist())
         ious.extend(matches.iou.tolist())
+        missed = np.ones(len(want), dtype=bool)
+        missed[matches.reference] = False
+        missed_scores.extend(want.confidence[missed].tolist())
     return Agreement(
         reference_boxes,
         candidate_boxes,
@@ -89,4 +102,5 @@ def compare_detectors(reference: Detector, candidate: Detector, images: Iterable
         max((abs(d) for d in deltas), default=0.0),
         statistics.median(deltas) if deltas else 0.0,
         min(ious, default=1.0),
+        max(missed_scores, default=0.0),
     )

@@ -6,6 +6,7 @@ line on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -304,3 +305,51 @@ def _calibration_images(paths: tuple[Path, ...]) -> list[Image]:
     if not images:
         raise UserError("no readable calibration images found")
     return images
+
+
+@models_group.command("quantize")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Footage of the cameras to watch: videos (one frame per --every-s) or images, repeatable.",
+)
+@click.option(
+    "--frames", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Calibration frames."
+)
+@click.option(
+    "--every-s", type=click.FloatRange(min=0.04), default=2.0, show_default=True, help="Video sampling."
+)
+@click.option("--out", "-o", type=click.Path(path_type=Path), help="Output .xml; default: MODEL_int8.xml.")
+def quantize(
+    model: Path, calibration: tuple[Path, ...], frames: int, every_s: float, out: Path | None
+) -> None:
+    """Quantise a NanoDet or YOLO ONNX model to an OpenVINO int8 IR (NNCF) and check it against fp32.
+
+    Every second calibration frame calibrates, the others check: how many fp32 boxes the
+    int8 model finds again and how far scores move. Needs `pip install curbwatch[quantize]`.
+    """
+    from models.agreement import compare_detectors
+    from models.backend import OpenVinoBackend
+    from models.config import load_detector
+    from models.quantize import calibration_frames, quantize_openvino_int8
+
+    if not model.is_file():
+        raise UserError(f"{model}: no such file")
+    target = out or model.with_name(f"{model.stem}_int8.xml")
+    if target.suffix.lower() != ".xml":
+        raise UserError(f"--out {target}: the int8 model is an OpenVINO IR; name it .xml")
+    if importlib.util.find_spec("nncf") is None:  # said before any footage is read
+        raise UserError("int8 needs NNCF: pip install curbwatch[quantize]")
+    try:
+        images = calibration_frames(calibration, frames, every_s)
+        calibrate, check = images[::2], images[1::2] or images
+        quantize_openvino_int8(model, target, calibrate)
+        fp32 = load_detector(model, backend=OpenVinoBackend())
+        agreement = compare_detectors(fp32, load_detector(target), check)
+    except ModelError as error:
+        raise UserError(str(error)) from error
+    click.echo(f"wrote {target} (int8, {len(calibrate)} calibration frames)")
+    click.echo(f"against fp32 on {len(check)} other frames: {agreement.summary()}")
