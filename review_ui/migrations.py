@@ -218,6 +218,27 @@ def m006_reminder_channels(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX reminders_shop_sent ON reminders(shop_id, channel, sent_at)")
 
 
+@migrations()
+def m007_fixture_proposals(db: sqlite_utils.Database) -> None:
+    """A rejected object proposed as a fixture of its zone (review_ui.proposals)."""
+    db.execute(
+        """CREATE TABLE fixture_proposals (
+            id INTEGER PRIMARY KEY,
+            incident_id TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            zone_id TEXT NOT NULL,
+            fixtures TEXT NOT NULL,         -- JSON [{"class", "box": [x1, y1, x2, y2] normalised}]
+            proposed_by TEXT NOT NULL,
+            proposed_at TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'accepted', 'dismissed')),
+            decided_by TEXT,
+            decided_at TEXT,
+            zone_version INTEGER)"""
+    )
+    db.execute("CREATE INDEX fixture_proposals_camera ON fixture_proposals(node_id, camera_id, status)")
+
+
 INCIDENT_INDEXES = {
     "review_incidents_opened": "incidents(opened_at, incident_id)",
     "review_incidents_shop": "incidents(shop_id, opened_at)",

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from review_ui import audit, cases
+from review_ui import audit, cases, proposals
 from review_ui.clock import Clock, iso, parse_iso
 from review_ui.db import Store
 
@@ -83,6 +83,7 @@ class Reviewer:
         user: str,
         ip: str = "",
         cleared_action: ClearedAction | None = None,
+        propose_fixture: bool = False,
     ) -> VerdictResult:
         if verdict is Verdict.REJECTED and reason is None:
             raise ReviewError("a rejection needs a reason", 422)
@@ -130,6 +131,8 @@ class Reviewer:
             )
             if closing:
                 audit.record(db, self.clock, user, "workflow.self_rectified", incident_id, {}, ip)
+            if propose_fixture and verdict is Verdict.REJECTED:
+                proposals.propose(db, self.clock, incident_id, user, ip)
             reminder_ids: list[int] = []
             if verdict is Verdict.CONFIRMED and not closing and deadline is not None:
                 reminder_ids = self._queue_reminder(

@@ -26,6 +26,7 @@ from review_ui.evidence_links import EvidenceLinks
 from review_ui.exports import VerdictExporter
 from review_ui.i18n import Catalog
 from review_ui.migrations import migrate
+from review_ui.proposals import Proposals
 from review_ui.reminders.build import build_china_channels
 from review_ui.reminders.channels import (
     Channel,
@@ -169,6 +170,7 @@ class ReviewServer:
             exporter=VerdictExporter(self.store, self.clock, config.evidence_dir),
             links=self.links,
             changes=self.changes,
+            proposals=Proposals(self.store, self.clock, self.zones),
             wake_worker=self._changed,
         )
         self.app: FastAPI = create_app(self.context)

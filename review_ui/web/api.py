@@ -13,6 +13,7 @@ from starlette.background import BackgroundTask
 from review_ui import queries
 from review_ui.auth import Principal, Role
 from review_ui.exports import ExportError
+from review_ui.proposals import ProposalError
 from review_ui.review import ClearedAction, RejectReason, ReviewError, Verdict
 from review_ui.shops import ShopError, ShopIn
 from review_ui.web.context import AppContext
@@ -28,6 +29,9 @@ class VerdictIn(BaseModel):
         None,
         description="required to confirm when the edge already reports the sidewalk cleared: "
         "`remind` anyway, or `close` as self-rectified (no reminder)",
+    )
+    propose_fixture: bool = Field(
+        False, description="with a rejection: propose the object's box as a fixture of its zone"
     )
 
 
@@ -109,7 +113,10 @@ def router(ctx: AppContext) -> APIRouter:
                 user.username,
                 client_ip(request),
                 cleared_action=body.cleared_action,
+                propose_fixture=body.propose_fixture,
             )
+        except ProposalError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
         except ReviewError as exc:
             raise review_http_error(exc) from exc
         ctx.wake_worker()

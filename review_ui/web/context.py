@@ -14,6 +14,7 @@ from review_ui.db import Store
 from review_ui.evidence_links import EvidenceLinks
 from review_ui.exports import VerdictExporter
 from review_ui.i18n import Catalog
+from review_ui.proposals import Proposals
 from review_ui.reminders.dispatcher import Dispatcher
 from review_ui.review import Reviewer
 from review_ui.shops import Shops
@@ -40,6 +41,7 @@ class AppContext:
     exporter: VerdictExporter
     links: EvidenceLinks
     changes: ChangeNotifier
+    proposals: Proposals
     wake_worker: Callable[[], None] = field(default=_nothing)
 
     @property

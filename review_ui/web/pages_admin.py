@@ -4,16 +4,18 @@
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from review_ui import queries, zone_versions
+from review_ui import calibration, proposals, queries, zone_versions
 from review_ui.auth import Principal, Role
 from review_ui.web.context import AppContext
 from review_ui.web.params import non_negative_int
 from review_ui.web.render import render
 from review_ui.web.security import client_ip, requirer
+from review_ui.zone_configs import ZoneDocumentInvalid
 from review_ui.zone_yaml import editable_text, to_yaml
+from zones.loader import ZoneFileError, parse_zone_document
 from zones.yaml_source import ConfigFileError, parse_text
 
 PAGE = 200
@@ -87,7 +89,29 @@ def router(ctx: AppContext) -> APIRouter:
             initial=json.loads(json.dumps(initial, default=str)),  # YAML dates as text, like the API
             history=zone_versions.history(db, node_id, camera_id),
             has_snapshot=has_snapshot,
+            proposals=proposals.pending(db, node_id, camera_id),
+            suggestions=calibration.suggestions(
+                db, node_id, camera_id, _zone_settings(text), ctx.clock.now()
+            ),
         )
+
+    @r.post("/zones/{node_id}/{camera_id}/proposals/{proposal_id}/{action}")
+    def proposal_decision(
+        request: Request, node_id: str, camera_id: str, proposal_id: int, action: str, user: Admin
+    ) -> Response:
+        """Accept (add the fixture, publish a new version) or dismiss a fixture proposal."""
+        if action not in ("accept", "dismiss"):
+            raise HTTPException(404, "no such action")
+        try:
+            if action == "accept":
+                ctx.proposals.accept(proposal_id, user.username, client_ip(request))
+            else:
+                ctx.proposals.dismiss(proposal_id, user.username, client_ip(request))
+        except proposals.ProposalError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
+        except ZoneDocumentInvalid as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return RedirectResponse(f"/zones/{node_id}/{camera_id}#proposals", status_code=303)
 
     @r.get("/audit")
     def audit_page(request: Request, user: Admin) -> Response:
@@ -105,3 +129,12 @@ def router(ctx: AppContext) -> APIRouter:
         return render(ctx, request, "audit.html", user, rows=rows[:PAGE], more=more, paged=before is not None)
 
     return r
+
+
+def _zone_settings(text: str) -> dict[str, dict[str, float]]:
+    """Each zone's current min_confidence and dwell_s (schema defaults filled in), for calibration."""
+    try:
+        zone_file = parse_zone_document(text, "editor")
+    except ZoneFileError:
+        return {}
+    return {z.id: {"min_confidence": z.min_confidence, "dwell_s": z.dwell_s} for z in zone_file.zones}

@@ -13,6 +13,7 @@ from review_ui import cases, evidence_view, queries
 from review_ui.auth import Principal, Role
 from review_ui.evidence_links import LinkCheck
 from review_ui.files import stored_file
+from review_ui.proposals import ProposalError
 from review_ui.review import ClearedAction, RejectReason, ReviewError, Verdict
 from review_ui.web.context import AppContext
 from review_ui.web.params import non_negative_int
@@ -110,6 +111,7 @@ def router(ctx: AppContext) -> APIRouter:
         note: Annotated[str, Form(max_length=2000)] = "",
         next: Annotated[str, Form(max_length=20)] = "incident",
         cleared_action: Annotated[ClearedAction | None, Form()] = None,
+        propose_fixture: Annotated[str, Form(max_length=1)] = "",
     ) -> Response:
         try:
             ctx.reviewer.give_verdict(
@@ -120,7 +122,10 @@ def router(ctx: AppContext) -> APIRouter:
                 user.username,
                 client_ip(request),
                 cleared_action=cleared_action,
+                propose_fixture=propose_fixture == "1",
             )
+        except ProposalError as exc:
+            raise HTTPException(exc.status_code, str(exc)) from exc
         except ReviewError as exc:
             if exc.code == "needs_cleared_action":  # cleared while the page was open: it now asks
                 return RedirectResponse(f"/incidents/{incident_id}#decision", status_code=303)

@@ -112,15 +112,15 @@ def test_review_loop_in_chromium(stack: tuple[ReviewServer, Inbox], broker: Mosq
         message = incident_message()
         iid = str(message.incident_id)
         edge.publish(f"{PREFIX}/{NODE}/{CAMERA}/incident", to_json(message))
-        row = page.wait_for_selector(f"tr[data-incident='{iid}']", timeout=15_000)  # arrives without reload
+        row = page.wait_for_selector(f"li[data-incident='{iid}']", timeout=15_000)  # arrives without reload
         assert row is not None
-        polled.wait_for_selector(f"tr[data-incident='{iid}']", timeout=15_000)
+        polled.wait_for_selector(f"li[data-incident='{iid}']", timeout=15_000)
         polled.close()
         font = page.evaluate("getComputedStyle(document.body).fontFamily")
         assert font.startswith('"Noto Sans CJK SC"') and "WenQuanYi Zen Hei" in font, font
         page.screenshot(path=str(SHOTS / "queue-live.png"), full_page=True)
         page.keyboard.press("c")
-        page.wait_for_selector(f"tr[data-incident='{iid}']", state="detached", timeout=10_000)
+        page.wait_for_selector(f"li[data-incident='{iid}']", state="detached", timeout=10_000)
         wait_until(lambda: inbox.messages, 15, "the reminder mail")
         assert inbox.messages[0]["To"] == "owner@shop.example"
         page.goto(f"{base}/incidents/{iid}")
