@@ -3,7 +3,8 @@
 Public API (everything the node needs; import from ``edge.capture``)::
 
     spec = CameraSpec(camera_id="cam-01", url="rtsp://user:pw@10.0.0.7/stream1",
-                      sample_interval_s=2.0)          # also: decode, stall_timeout_s,
+                      sample_interval_s=2.0,          # also: decode, stall_timeout_s,
+                      analysis_width_px=960)          # frames at most 960 wide (scaled in one pass)
                                                       # open_timeout_s, offline_after_s,
                                                       # backoff=BackoffPolicy(...), realtime, loop
     queue = spec.make_queue()                         # FrameQueue: LATEST_WINS live, WAIT files
@@ -33,6 +34,7 @@ from edge.capture.backoff import Backoff, BackoffPolicy
 from edge.capture.queue import DropPolicy, FrameQueue, QueuedFrame
 from edge.capture.sources import (
     DecodeMode,
+    DecodeTimings,
     EndOfStream,
     FrameSource,
     OpenCVSource,
@@ -63,6 +65,7 @@ __all__ = [
     "CameraWorker",
     "CaptureStats",
     "DecodeMode",
+    "DecodeTimings",
     "DropPolicy",
     "EndOfStream",
     "FrameQueue",

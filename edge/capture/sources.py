@@ -4,6 +4,13 @@ A source decodes; it does not convert. `read()` returns a `Picture` whose BGR
 pixels are produced only when `to_bgr()` is called, so a camera sampled at one
 frame per 2 s pays the colour conversion once per 2 s, not 10 or 25 times.
 
+Scaling happens in the same pass as the colour conversion (`Picture.to_bgr_width`:
+swscale from the decoder's YUV straight to a smaller BGR picture, with one scaler
+context per source, kept between pictures), so a 1080p camera never produces a
+full-resolution BGR copy when its consumers want less.
+
+H.264 and H.265 (HEVC) streams decode alike; both decoders honour keyframe-only skipping.
+
 With PyAV the decoder itself can be told to skip work: `DecodeMode.KEYFRAMES`
 sets ``skip_frame = "NONKEY"`` so only keyframes are decoded at all. That is
 only right when keyframes come at least as often as the sampling interval;
@@ -29,6 +36,7 @@ from typing import Any, Protocol
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from edge.logscrub import redact_url
 from models.types import Image
@@ -101,6 +109,14 @@ class Picture:
         return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
+@dataclass
+class DecodeTimings:
+    """CPU seconds a source spent in its own thread, by stage (for health and bench/cameras)."""
+
+    demux_s: float = 0.0  # reading and splitting the container / network stream into packets
+    decode_s: float = 0.0  # the video decoder
+
+
 class FrameSource(Protocol):
     """What a camera worker reads from; tests inject their own through a source factory.
 
@@ -108,7 +124,10 @@ class FrameSource(Protocol):
     nothing decodable arrived within a bounded time (the worker's watchdog
     counts those); it raises `EndOfStream` at the end of a file and
     `SourceError` when the stream failed. `read` must never block without bound.
+    `timings` accumulates the source's own CPU time (thread time) while it reads.
     """
+
+    timings: DecodeTimings
 
     def open(self) -> None: ...
 
@@ -172,7 +191,10 @@ class PyAVSource:
         self._last_packet_ts = 0.0
         self._frame_duration = 0.0
         self._pace_origin: tuple[float, float] | None = None  # (clock, ts) of the first paced picture
+        # One scaler for every picture: swscale keeps its context while sizes stay the same.
+        self._reformatter = VideoReformatter()
         self.keyframe_interval_s: float | None = None
+        self.timings = DecodeTimings()
 
     @property
     def keyframes_only(self) -> bool:
@@ -208,6 +230,7 @@ class PyAVSource:
         while not self._pending:
             if self._clock() > deadline:
                 return None
+            started = time.thread_time()
             try:
                 packet = next(self._packets)
             except StopIteration:
@@ -215,6 +238,8 @@ class PyAVSource:
                 continue
             except av.FFmpegError as error:
                 raise SourceError(f"{redact_url(self.url)}: {redact_url(str(error))}") from error
+            finally:
+                self.timings.demux_s += time.thread_time() - started
             self._decode(packet)
         picture = self._pending.popleft()
         if self.options.realtime and not self.kind.live:
@@ -228,12 +253,15 @@ class PyAVSource:
             self._last_packet_ts = float(packet.pts * packet.time_base)
         if packet.is_keyframe:
             self._on_keyframe_packet(packet)
+        started = time.thread_time()
         try:
             frames = packet.decode()
         except av.FFmpegError as error:
             # One corrupt packet (lost RTP data) is not a dead stream; the watchdog decides that.
             log.debug("%s: decode error: %s", redact_url(self.url), error)
             return
+        finally:
+            self.timings.decode_s += time.thread_time() - started
         for frame in frames:
             self._pending.append(self._picture(frame))
 
@@ -245,7 +273,9 @@ class PyAVSource:
             if frame.time is not None and math.isfinite(frame.time):
                 self._last_ts = float(frame.time)
             ts = self._last_ts + self._ts_offset
-        return Picture(ts, bool(frame.key_frame), _bgr_converter(frame), _scaled_bgr_converter(frame))
+        return Picture(
+            ts, bool(frame.key_frame), _bgr_converter(frame), _scaled_bgr_converter(frame, self._reformatter)
+        )
 
     def _on_keyframe_packet(self, packet: Any) -> None:
         if packet.pts is None or packet.time_base is None:
@@ -323,13 +353,15 @@ def _bgr_converter(frame: Any) -> Callable[[], Image]:
     return convert
 
 
-def _scaled_bgr_converter(frame: Any) -> Callable[[int], Image]:
+def _scaled_bgr_converter(frame: Any, reformatter: VideoReformatter) -> Callable[[int], Image]:
     def convert(width: int) -> Image:
         if frame.width <= width:
             full: Image = frame.to_ndarray(format="bgr24")
             return full
         height = max(2, round(frame.height * width / frame.width))
-        image: Image = frame.to_ndarray(width=width, height=height, format="bgr24", interpolation="AREA")
+        # AREA: a proper average when shrinking 2x or more (no aliasing on fine street texture).
+        small = reformatter.reformat(frame, width, height, "bgr24", interpolation=Interpolation.AREA)
+        image: Image = np.asarray(small.to_ndarray(), dtype=np.uint8)  # no copy: already uint8
         return image
 
     return convert
@@ -355,6 +387,7 @@ class OpenCVSource:
         self.read_timeout_s = read_timeout_s
         self._clock = clock
         self._capture: cv2.VideoCapture | None = None
+        self.timings = DecodeTimings()  # grab() demuxes and decodes: all of it counts as decode
 
     def open(self) -> None:
         params = [
@@ -374,7 +407,10 @@ class OpenCVSource:
         capture = self._capture
         if capture is None:
             raise SourceError("read() before open()")
-        if not capture.grab():
+        started = time.thread_time()
+        grabbed = capture.grab()
+        self.timings.decode_s += time.thread_time() - started
+        if not grabbed:
             raise SourceError(f"device {redact_url(str(self.device))}: no frame")
         ts = self._clock()
 

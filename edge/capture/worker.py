@@ -29,6 +29,7 @@ from edge.capture.backoff import Backoff, BackoffPolicy
 from edge.capture.queue import DropPolicy, FrameQueue
 from edge.capture.sources import (
     DecodeMode,
+    DecodeTimings,
     EndOfStream,
     FrameSource,
     Picture,
@@ -70,10 +71,18 @@ class CameraSpec:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     realtime: bool = False  # files only: replay at recorded speed, like a camera
     loop: bool = False  # files only: replay forever
+    # Sampled frames are at most this wide, scaled while converting from the decoder's YUV in
+    # this thread: detector, tracker, zones and evidence then share that one picture, and a
+    # 1080p camera never makes a full-size BGR copy. None: full resolution.
+    analysis_width_px: int | None = None
 
     def __post_init__(self) -> None:
         if self.sample_interval_s <= 0:
             raise ValueError(f"CameraSpec.sample_interval_s: expected > 0, got {self.sample_interval_s}")
+        if self.analysis_width_px is not None and self.analysis_width_px < 32:
+            raise ValueError(
+                f"CameraSpec.analysis_width_px: expected >= 32 or None, got {self.analysis_width_px}"
+            )
         if self.stall_timeout_s <= 0:
             raise ValueError(f"CameraSpec.stall_timeout_s: expected > 0, got {self.stall_timeout_s}")
 
@@ -155,6 +164,10 @@ class CaptureStats:
     stalls: int  # watchdog reconnects
     last_picture_at: float | None  # clock()
     last_lateness_s: float  # how late the last sample was against its schedule (picture time)
+    # CPU seconds of this camera's thread, by stage (all connections so far):
+    demux_s: float = 0.0
+    decode_s: float = 0.0
+    convert_s: float = 0.0  # YUV -> BGR of the sampled frames, scaled to analysis_width_px
 
 
 class _Stalled(SourceError):
@@ -196,6 +209,9 @@ class CameraWorker:
         self._failures = 0
         self._stalls = 0
         self._last_picture_at: float | None = None
+        self._closed_timings = DecodeTimings()  # of sources already closed
+        self._source_timings = DecodeTimings()  # of the open one
+        self._convert_s = 0.0
 
     @property
     def camera_id(self) -> str:
@@ -215,6 +231,9 @@ class CameraWorker:
             self._stalls,
             self._last_picture_at,
             self._sampler.last_lateness_s,
+            self._closed_timings.demux_s + self._source_timings.demux_s,
+            self._closed_timings.decode_s + self._source_timings.decode_s,
+            self._convert_s,
         )
 
     def start(self) -> None:
@@ -252,6 +271,7 @@ class CameraWorker:
             log.warning("camera %s: cannot open %s: %s", self.camera_id, url, redact_url(str(error)))
             return False
         self._connects += 1
+        self._source_timings = source.timings
         try:
             self._stream(source)
         except EndOfStream:
@@ -264,6 +284,9 @@ class CameraWorker:
             self._failures += 1
             log.warning("camera %s: stream %s failed: %s", self.camera_id, url, redact_url(str(error)))
         finally:
+            self._closed_timings.demux_s += source.timings.demux_s
+            self._closed_timings.decode_s += source.timings.decode_s
+            self._source_timings = DecodeTimings()
             try:
                 source.close()
             except Exception:
@@ -293,7 +316,11 @@ class CameraWorker:
                 self._tap(picture)
             if not self._sampler.offer(picture.ts):
                 continue
-            frame = Frame(picture.to_bgr(), self.camera_id, picture.ts)
+            started = time.thread_time()
+            width = self.spec.analysis_width_px
+            pixels = picture.to_bgr() if width is None else picture.to_bgr_width(width)
+            self._convert_s += time.thread_time() - started
+            frame = Frame(pixels, self.camera_id, picture.ts)
             if self.queue.put(frame, self._stop):
                 self._sampled += 1
 

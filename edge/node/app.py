@@ -360,6 +360,7 @@ class NodeRuntime:
             decode=DECODE[camera.keyframes_only],
             realtime=camera.realtime or self.seams.realtime_files,
             loop=camera.loop,
+            analysis_width_px=camera.analysis_width_px,
         )
 
     def _scene(self, camera: CameraSection, text_finder: TextFinder | None) -> StaticObjects | None:

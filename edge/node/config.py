@@ -196,6 +196,15 @@ class CameraSection(StrictModel):
     keyframes_only: KeyframesOnly = Field(
         default=KeyframesOnly.AUTO, description="Decode keyframes only: auto, on or off."
     )
+    analysis_width_px: int | None = Field(
+        strict=True,
+        default=960,
+        ge=64,
+        le=7680,
+        description="Analysed frames are at most this wide (never enlarged), scaled in the capture thread "
+        "while converting from the decoder's YUV: detector, zones and evidence share that one picture, "
+        "so a 1080p camera never makes a full-size copy; null: full resolution.",
+    )
     realtime: bool = Field(strict=True, default=False, description="Files only: replay at recorded speed.")
     loop: bool = Field(
         strict=True, default=False, description="Files only: replay forever; stream time keeps growing."

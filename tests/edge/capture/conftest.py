@@ -28,3 +28,14 @@ def h264_mkv(h264_clip: H264Clip, tmp_path_factory: pytest.TempPathFactory) -> P
 def rtsp_server(h264_clip: H264Clip) -> Iterator[RtspServer]:
     with RtspServer(h264_clip) as server:
         yield server
+
+
+@pytest.fixture(scope="session", params=["h264", "h265"])
+def recording_1080p(
+    request: pytest.FixtureRequest, vtest_avi: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """vtest.avi's first 4 s scaled up to 1920x1080, H.264 or H.265, a keyframe every second."""
+    from tests.support.recordings import encode_recording
+
+    out = tmp_path_factory.mktemp("recordings") / f"vtest_1080p_{request.param}.mkv"
+    return encode_recording(vtest_avi, out, codec=request.param, max_frames=40, keyframe_s=1.0)

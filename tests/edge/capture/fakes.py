@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge.capture import CameraState, Picture, SourceError
+from edge.capture.sources import DecodeTimings
 from models.types import Image
 
 PIXELS: Image = np.full((8, 8, 3), 7, np.uint8)
@@ -32,6 +33,7 @@ class ScriptedSource:
         self.clock = clock
         self.delivered = 0
         self.closed = False
+        self.timings = DecodeTimings()
 
     def open(self) -> None:
         if self.fail_open:
