@@ -5,13 +5,24 @@ a keyframe every second, like a typical IP camera) in real time and in a loop,
 through the real capture path (`CameraWorker` -> LATEST_WINS queue ->
 `DetectorScheduler` -> the default NanoDet detector). Camera starts are
 staggered over one sampling interval, as independent cameras are.
+`--resolution 1080p` replays vtest.avi scaled up to 1920x1080 (a camera's main stream)
+and `--codec h265` encodes it as H.265 instead (tests/support/recordings.py; both cached
+under .cache/bench, a keyframe every second). Frames are converted at most
+`--analysis-width` wide in the capture threads, as the node does (`analysis_width_px`).
+`--backend` picks the detector's engine (auto: OpenVINO where installed).
 
 For each camera count (4, 8, 16, 24 by default) and each decode mode
 (keyframe-only, full) it measures, after a warm-up:
   * process CPU (user+sys seconds per wall second, in cores) and detector busy share;
   * per-camera sampling jitter: |gap between two analyses - interval| (wall clock), p50/p95;
   * lag: frame queued -> detection finished, p50/p95;
-  * missed samples: gaps in stream time longer than 1.5 intervals (a frame replaced unseen).
+  * missed samples: gaps in stream time longer than 1.5 intervals (a frame replaced unseen);
+  * where the time goes, as shares of one core (CPU seconds per wall second): demux, decode
+    and resize (YUV -> BGR scaled to the analysis width) in the capture threads (their thread
+    CPU time), detect (the detector thread's CPU time in `detect`: all of inference at
+    --detector-threads 1; at more, the pool's other threads count under "other") and logic
+    (the result callback: the scene model's merge when on); "other" is the rest of the
+    process (the scene thread, queues, Python).
 A mode stops stepping up once a count breaks the bounds (--max-jitter-s, --max-lag-s, misses).
 `--scene on` adds the scene model (edge.scene) as the node runs it: every decoded picture, scaled
 in the capture thread, updated in the node's one scene thread, merged into each analysed frame's
@@ -21,6 +32,8 @@ scene models in the capture threads themselves (the obvious way, which starves t
     .venv/bin/python -m bench.cameras                   # 4 8 16 24, 20 s each
     .venv/bin/python -m bench.cameras --counts 16 24 32 --seconds 30 --detector-threads 1
     .venv/bin/python -m bench.cameras --counts 24 --modes keyframes --scene compare
+    .venv/bin/python -m bench.cameras --resolution 1080p --codec h265 --counts 24 48 --modes keyframes
+    .venv/bin/python -m bench.cameras --resolution 1080p --counts 48 --model nanodet_int8.xml
 """
 
 from __future__ import annotations
@@ -51,10 +64,25 @@ TESTDATA = Path(os.environ.get("CURBWATCH_TESTDATA", ROOT / ".cache" / "testdata
 BENCH_CACHE = ROOT / ".cache" / "bench"
 
 
-def camera_recording(frames: int = 300) -> Path:
-    """vtest.avi as H.264 with a 1 s keyframe interval (cached)."""
+def camera_recording(frames: int = 300, resolution: str = "576p", codec: str = "h264") -> Path:
+    """vtest.avi as H.264 (or H.265) with a 1 s keyframe interval, at its own size or scaled up (cached)."""
     from tests.support.rtsp import encode_h264, write_matroska
 
+    if resolution != "576p" or codec != "h264":
+        from tests.support.recordings import RESOLUTIONS, encode_recording
+
+        path = BENCH_CACHE / f"vtest_{resolution}_{codec}_gop10_{frames}.mkv"
+        if not path.exists():
+            print(f"encoding {path.name} (once; cached) ...", flush=True)
+            encode_recording(
+                TESTDATA / "opencv" / "vtest.avi",
+                path,
+                codec=codec,
+                size_wh=RESOLUTIONS[resolution],
+                max_frames=frames,
+                keyframe_s=1.0,
+            )
+        return path
     path = BENCH_CACHE / f"vtest_h264_gop10_{frames}.mkv"
     if not path.exists():
         BENCH_CACHE.mkdir(parents=True, exist_ok=True)
@@ -75,17 +103,38 @@ class NullDetector:
         return Detections.empty(self.class_names)
 
 
-def load_detector(threads: int, kind: str = "default") -> Detector:
+class CpuTimedDetector:
+    """Counts the CPU time of the calling (detector) thread spent in `detect`."""
+
+    def __init__(self, detector: Detector) -> None:
+        self._detector = detector
+        self.cpu_s = 0.0
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self._detector.class_names
+
+    @property
+    def input_size_wh(self) -> tuple[int, int]:
+        return self._detector.input_size_wh
+
+    def detect(self, image: np.ndarray, conf_threshold: float | None = None) -> Detections:
+        started = time.thread_time()
+        try:
+            return self._detector.detect(image, conf_threshold)
+        finally:
+            self.cpu_s += time.thread_time() - started
+
+
+def load_detector(
+    threads: int, kind: str = "default", backend: str = "auto", model: Path | None = None
+) -> Detector:
     if kind == "none":
         return NullDetector()
-    try:
-        from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
-    except ImportError:
-        from models.config import load_detector as load
+    from models.backend import parse_backend
+    from models.config import load_detector as load
 
-        detector: Detector = load(None)
-        return detector
-    return NanoDetDetector(DEFAULT_MODEL_PATH, threads=threads)
+    return load(model, threads=threads, backend=parse_backend(backend))
 
 
 @dataclass
@@ -103,6 +152,7 @@ class StepResult:
     lag_p95_s: float
     missed: int
     dropped: int
+    shares: dict[str, float]  # stage -> CPU seconds per wall second (cores)
 
     @property
     def label(self) -> str:
@@ -118,6 +168,10 @@ class StepResult:
             f"{self.worst_camera_jitter_p95_s:>7.3f} {self.lag_p50_s:>6.3f} {self.lag_p95_s:>6.3f} "
             f"{self.missed:>6} {self.dropped:>6}"
         )
+
+    def shares_row(self) -> str:
+        parts = " ".join(f"{stage} {share:.3f}" for stage, share in self.shares.items())
+        return f"{'':>23} {self.cameras:>4} cores by stage: {parts}"
 
 
 HEADER = (
@@ -157,13 +211,22 @@ def run_step(
     warmup_s: float,
     measure_s: float,
     scene: str = "off",
+    analysis_width_px: int | None = 960,
 ) -> StepResult:
     done_at: dict[str, list[float]] = {f"cam{i:02d}": [] for i in range(cameras)}
     stream_ts: dict[str, list[float]] = {name: [] for name in done_at}
     measuring = threading.Event()
     eyes = {name: StaticObjects(SceneSettings()) for name in done_at} if scene != "off" else {}
+    logic_s = [0.0]
 
     def on_result(frame: Frame, detections: Detections) -> None:
+        started = time.thread_time()
+        try:
+            analyse(frame, detections)
+        finally:
+            logic_s[0] += time.thread_time() - started
+
+    def analyse(frame: Frame, detections: Detections) -> None:
         eye = eyes.get(frame.camera_id)
         if eye is not None:  # what CameraPipeline does before the tracker
             eye.see_people(detections, frame.resolution_wh)
@@ -173,11 +236,20 @@ def run_step(
             stream_ts[frame.camera_id].append(frame.ts)
 
     stop = threading.Event()
-    scheduler = DetectorScheduler(detector, on_result, stop_event=stop)
+    timed = CpuTimedDetector(detector)
+    scheduler = DetectorScheduler(timed, on_result, stop_event=stop)
     scene_worker = SceneWorker(stop)
     workers = []
     for name in done_at:
-        spec = CameraSpec(name, str(recording), interval_s, decode=mode, realtime=True, loop=True)
+        spec = CameraSpec(
+            name,
+            str(recording),
+            interval_s,
+            decode=mode,
+            realtime=True,
+            loop=True,
+            analysis_width_px=analysis_width_px,
+        )
         queue = spec.make_queue()
         schedule = scheduler.add_camera(name, queue, interval_s)
         tap = scene_tap(name, eyes[name], scene_worker if scene == "worker" else None) if eyes else None
@@ -192,12 +264,19 @@ def run_step(
         schedule.lag_s.clear()
     dropped_before = sum(schedule.dropped for _, schedule in workers)
     busy_before = scheduler.busy_s
+    stages_before = capture_stages([worker for worker, _ in workers])
+    logic_before, detect_before = logic_s[0], timed.cpu_s
     cpu_before, wall_before = cpu_seconds(), time.monotonic()
     measuring.set()
     time.sleep(measure_s)
     measuring.clear()
     cpu_used, wall = cpu_seconds() - cpu_before, time.monotonic() - wall_before
     busy = scheduler.busy_s - busy_before
+    stages = capture_stages([worker for worker, _ in workers])
+    shares = {stage: (stages[stage] - stages_before[stage]) / wall for stage in stages}
+    shares["detect"] = (timed.cpu_s - detect_before) / wall
+    shares["logic"] = (logic_s[0] - logic_before) / wall
+    shares["other"] = max(0.0, cpu_used / wall - sum(shares.values()))
     dropped = sum(schedule.dropped for _, schedule in workers) - dropped_before
     lags = list(itertools.chain.from_iterable(schedule.lag_s for _, schedule in workers))
     stop.set()
@@ -232,7 +311,18 @@ def run_step(
         lag_p95_s=percentile(lags, 95) or 0.0,
         missed=missed,
         dropped=dropped,
+        shares=shares,
     )
+
+
+def capture_stages(workers: list[CameraWorker]) -> dict[str, float]:
+    """CPU seconds so far of all capture threads: demux, decode, resize (scaled conversion)."""
+    stats = [worker.stats() for worker in workers]
+    return {
+        "demux": sum(s.demux_s for s in stats),
+        "decode": sum(s.decode_s for s in stats),
+        "resize": sum(s.convert_s for s in stats),
+    }
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> list[StepResult]:
@@ -257,12 +347,23 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
         help="the scene model: on (in the node's scene thread), both (off and on), "
         "compare (off, on, and in each capture thread instead)",
     )
+    parser.add_argument("--resolution", choices=["576p", "720p", "1080p"], default="576p")
+    parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
+    parser.add_argument(
+        "--analysis-width", type=int, default=960, help="frames converted at most this wide; 0: full size"
+    )
+    parser.add_argument("--backend", choices=["auto", "openvino", "onnxruntime"], default="auto")
+    parser.add_argument(
+        "--model", type=Path, help="detector model (e.g. the int8 .xml of `curbwatch models quantize`)"
+    )
+    parser.add_argument("--recording-frames", type=int, default=300, help="length of the looped recording")
     parser.add_argument("--max-jitter-s", type=float, default=0.5, help="bound on pooled p95 jitter")
     parser.add_argument("--max-lag-s", type=float, default=1.0, help="bound on pooled p95 lag")
     args = parser.parse_args(argv)
 
-    recording = camera_recording()
-    detector = load_detector(args.detector_threads, args.detector)
+    recording = camera_recording(args.recording_frames, args.resolution, args.codec)
+    detector = load_detector(args.detector_threads, args.detector, args.backend, args.model)
+    analysis_width = args.analysis_width or None
     probe = np.zeros((576, 768, 3), np.uint8)
     started = time.perf_counter()
     for _ in range(5):
@@ -270,8 +371,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     per_frame_s = (time.perf_counter() - started) / 5
     out(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} detector={type(detector).__name__} "
+        f"({getattr(detector, 'runtime', 'no engine')}) "
         f"threads={args.detector_threads} detect={per_frame_s * 1000:.0f} ms/frame "
-        f"interval={args.interval_s} s recording={recording.name}"
+        f"interval={args.interval_s} s recording={recording.name} analysis width={analysis_width}"
     )
     out(HEADER)
     results: list[StepResult] = []
@@ -288,11 +390,20 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
             if (mode, scene) in failed:
                 continue
             result = run_step(
-                recording, detector, count, mode, args.interval_s, args.warmup_s, args.seconds, scene
+                recording,
+                detector,
+                count,
+                mode,
+                args.interval_s,
+                args.warmup_s,
+                args.seconds,
+                scene,
+                analysis_width,
             )
             results.append(result)
             ok = result.within(args.max_jitter_s, args.max_lag_s)
             out(result.row() + ("" if ok else "   <- over the bound"))
+            out(result.shares_row())
             if not ok:
                 failed.add((mode, scene))
     for mode, scene in variants:

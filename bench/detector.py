@@ -1,12 +1,19 @@
 """Per-frame latency of our ONNX path vs ultralytics on the same model file and frames, measured fairly.
 
     .venv/bin/python bench/detector.py [--frames 20] [--passes 3] [--imgsz 640] [--threads 1 2] [--int8]
+    .venv/bin/python bench/detector.py --nanodet-only     # no ultralytics needed: NanoDet on both engines
 
 End to end per frame (pre + inference + post), on vtest.avi frames + bus.jpg:
-  ours      YoloOnnxDetector(model.onnx)
-  ult-onnx  ultralytics.YOLO(model.onnx).predict   (the same file)
-  ult-pt    ultralytics.YOLO(model.pt).predict on CPU
-  nanodet   the bundled NanoDet-g 416 (default detector)
+  ours        YoloOnnxDetector(model.onnx) on ONNX Runtime
+  ours-ov     the same detector, the same file, on OpenVINO (f32)
+  ult-onnx    ultralytics.YOLO(model.onnx).predict   (the same file)
+  ult-pt      ultralytics.YOLO(model.pt).predict on CPU
+  nanodet     the bundled NanoDet-g 416 (default detector) on ONNX Runtime
+  nanodet-ov  the same on OpenVINO (f32); `nanodet-ov bf16`: at bf16 precision (what OpenVINO
+              picks by itself on AVX-512 BF16 / AMX CPUs); `nanodet-ov int8`: the IR
+              of `curbwatch models quantize`,
+              calibrated on demo-clip and vtest.avi frames the bench does not time
+Without ultralytics installed (or with --nanodet-only) only the NanoDet rows run.
 and with --ablations, on the static export, ours without the DFL rewrite
 (`ours-nodfl`) and ours with ONNX Runtime's thread spinning back on (`ours-spin`);
 with --int8, ours on the files `curbwatch models export --dynamic --int8` writes for
@@ -37,6 +44,7 @@ Fairness, because the box is small and shared:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing as mp
 import os
 import statistics
@@ -65,7 +73,7 @@ Times = dict[str, dict[str, list[float]]]  # label -> "wall" / "cpu" -> ms per c
 class Job:
     """One worker: which backend, on which file, at how many threads."""
 
-    backend: str  # ours | ours-nodfl | ours-spin | ult-onnx | ult-pt | nanodet
+    backend: str  # ours | ours-ov | ours-nodfl | ours-spin | ult-onnx | ult-pt | nanodet | nanodet-ov
     threads: int
     model_path: str
     imgsz: int
@@ -76,11 +84,11 @@ class Job:
         return " ".join(part for part in (self.backend, self.export, f"t{self.threads}") if part)
 
 
-def load_frames(count: int) -> list[Image]:
-    import ultralytics
+TESTDATA = Path(os.environ.get("CURBWATCH_TESTDATA", ROOT / ".cache" / "testdata"))
 
-    testdata = Path(os.environ.get("CURBWATCH_TESTDATA", ROOT / ".cache" / "testdata"))
-    capture = cv2.VideoCapture(str(testdata / "opencv" / "vtest.avi"))
+
+def load_frames(count: int) -> list[Image]:
+    capture = cv2.VideoCapture(str(TESTDATA / "opencv" / "vtest.avi"))
     frames: list[Image] = []
     while len(frames) < count:
         ok, frame = capture.read()
@@ -88,15 +96,26 @@ def load_frames(count: int) -> list[Image]:
             break
         frames.append(np.asarray(frame, dtype=np.uint8))
     capture.release()
-    bus = cv2.imread(str(Path(str(ultralytics.__file__)).parent / "assets" / "bus.jpg"))
-    if bus is None:
-        raise SystemExit("ultralytics' assets/bus.jpg is missing")
-    frames.append(np.asarray(bus, dtype=np.uint8))
+    try:
+        import ultralytics
+
+        extra = Path(str(ultralytics.__file__)).parent / "assets" / "bus.jpg"
+    except ImportError:
+        extra = TESTDATA / "opencv" / "leuvenB.jpg"
+    picture = cv2.imread(str(extra))
+    if picture is None:
+        raise SystemExit(f"{extra} is missing")
+    frames.append(np.asarray(picture, dtype=np.uint8))
     return frames
 
 
 def build_runner(job: Job) -> Any:
     """A callable frame -> detections for the job; heavy imports happen here, in the worker."""
+    from models.backend import OnnxRuntimeBackend, OpenVinoBackend, Precision
+
+    engine = OpenVinoBackend() if job.backend.endswith("-ov") else OnnxRuntimeBackend()
+    if job.export == "bf16":
+        engine = OpenVinoBackend(precision=Precision.BF16)
     if job.backend.startswith("ours"):
         import onnxruntime as ort
 
@@ -117,11 +136,14 @@ def build_runner(job: Job) -> Any:
                 return options
 
             yolo_onnx.cpu_session_options = spinning_options
-        return yolo_onnx.YoloOnnxDetector(Path(job.model_path), threads=job.threads).detect
-    if job.backend == "nanodet":
-        from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
+        return yolo_onnx.YoloOnnxDetector(Path(job.model_path), threads=job.threads, backend=engine).detect
+    if job.backend.startswith("nanodet"):
+        from models.config import load_detector
+        from models.nanodet import DEFAULT_MODEL_PATH
 
-        return NanoDetDetector(DEFAULT_MODEL_PATH, threads=job.threads).detect
+        return load_detector(
+            Path(job.model_path or DEFAULT_MODEL_PATH), threads=job.threads, backend=engine
+        ).detect
     import torch
     from ultralytics import YOLO
 
@@ -207,6 +229,13 @@ def report(times: Times, thread_counts: list[int]) -> None:
             ("ult-pt", "ours fp32"),
             ("ult-pt", "ours int8"),
             ("ours fp32", "ours int8"),
+            ("ours static", "ours-ov static"),
+            ("ours dynamic", "ours-ov dynamic"),
+            ("ult-pt", "ours-ov dynamic"),
+            ("nanodet", "nanodet-ov"),
+            ("nanodet", "nanodet-ov bf16"),
+            ("nanodet-ov", "nanodet-ov int8"),
+            ("nanodet", "nanodet-ov int8"),
         ):
             a, b = times.get(f"{theirs} t{threads}"), times.get(f"{ours} t{threads}")
             if a is None or b is None:
@@ -219,13 +248,16 @@ def report(times: Times, thread_counts: list[int]) -> None:
                 f"{wall_ratio:5.2f}x | {cpu_ratio:5.2f}x | {paired:5.2f}x"
             )
     for threads in thread_counts:
-        nanodet = times[f"nanodet t{threads}"]
-        print(
-            f"NanoDet-g 416 (default), {threads} thread(s): "
-            f"{1000 / statistics.median(nanodet['wall']):5.1f} FPS by wall median, "
-            f"{1000 / min(nanodet['wall']):5.1f} by wall min, "
-            f"{1000 / statistics.median(nanodet['cpu']):5.1f} per core-second of CPU"
-        )
+        for label in ("nanodet", "nanodet-ov", "nanodet-ov bf16", "nanodet-ov int8"):
+            series = times.get(f"{label} t{threads}")
+            if series is None:
+                continue
+            print(
+                f"NanoDet-g 416 ({label}), {threads} thread(s): "
+                f"{1000 / statistics.median(series['wall']):5.1f} FPS by wall median, "
+                f"{1000 / min(series['wall']):5.1f} by wall min, "
+                f"{1000 / statistics.median(series['cpu']):5.1f} per core-second of CPU"
+            )
 
 
 def export_ours(pt: Path, tmp: Path, frames: list[Image], imgsz: int) -> dict[str, str]:
@@ -253,6 +285,36 @@ def export_ours(pt: Path, tmp: Path, frames: list[Image], imgsz: int) -> dict[st
     return {"fp32": str(fp32), "int8": str(fp32.with_name(f"{fp32.stem}_int8.onnx"))}
 
 
+def nanodet_int8(tmp: Path) -> str:
+    """NanoDet's OpenVINO int8 IR, calibrated on frames the bench does not time (demo clip, vtest 40 s on)."""
+    from models.nanodet import DEFAULT_MODEL_PATH
+    from models.quantize import calibration_frames, quantize_openvino_int8
+
+    demo = ROOT / "edge" / "demo" / "demo_cam01.mp4"
+    frames = calibration_frames([demo], 20, every_s=3.0)
+    capture = cv2.VideoCapture(str(TESTDATA / "opencv" / "vtest.avi"))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 400)  # 40 s on: far from the timed frames at the start
+    for _ in range(10):
+        ok, frame = capture.read()
+        if ok:
+            frames.append(np.asarray(frame, dtype=np.uint8))
+        for _ in range(20):
+            capture.grab()
+    capture.release()
+    out = tmp / "nanodet_g_416_int8.xml"
+    print(f"curbwatch models quantize (NNCF) on {len(frames)} calibration frames -> {out.name}", flush=True)
+    return str(quantize_openvino_int8(DEFAULT_MODEL_PATH, out, frames))
+
+
+def openvino_installed() -> bool:
+    from models.openvino_runner import unusable_reason
+
+    problem = unusable_reason()
+    if problem is not None:
+        print(f"OpenVINO rows left out: {problem}")
+    return problem is None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--frames", type=int, default=20, help="vtest.avi frames to use (bus.jpg is added)")
@@ -263,42 +325,64 @@ def main() -> None:
     parser.add_argument(
         "--int8", action="store_true", help="also ours on `curbwatch models export --dynamic --int8` files"
     )
+    parser.add_argument("--nanodet-only", action="store_true", help="only NanoDet, ONNX Runtime vs OpenVINO")
+    parser.add_argument("--no-ov-int8", action="store_true", help="skip NanoDet's OpenVINO int8 row")
     parser.add_argument("--gap-ms", type=float, default=20.0, help="pause between calls, not timed")
     args = parser.parse_args()
 
-    from ultralytics import YOLO
+    has_ultralytics = importlib.util.find_spec("ultralytics") is not None
+    if not has_ultralytics:
+        print("ultralytics is not installed: only the NanoDet rows run")
+    with_yolo = has_ultralytics and not args.nanodet_only
+    with_ov = openvino_installed()
 
     frames = load_frames(args.frames)
     with tempfile.TemporaryDirectory() as tmp:
-        pt = Path(tmp) / "yolo11n_random.pt"
-        YOLO("yolo11n.yaml").save(str(pt))
-        exports = {}
-        for dynamic in (False, True):
-            exported = Path(
-                YOLO(str(pt)).export(format="onnx", imgsz=args.imgsz, dynamic=dynamic, verbose=False)
-            )
-            exports[dynamic] = str(exported.rename(exported.with_name(f"yolo11n_dynamic_{dynamic}.onnx")))
-        static_onnx, dynamic_onnx = exports[False], exports[True]
-        ours_exports = export_ours(pt, Path(tmp), frames, args.imgsz) if args.int8 else {}
         jobs = []
+        if with_yolo:
+            from ultralytics import YOLO
+
+            pt = Path(tmp) / "yolo11n_random.pt"
+            YOLO("yolo11n.yaml").save(str(pt))
+            exports = {}
+            for dynamic in (False, True):
+                exported = Path(
+                    YOLO(str(pt)).export(format="onnx", imgsz=args.imgsz, dynamic=dynamic, verbose=False)
+                )
+                exports[dynamic] = str(exported.rename(exported.with_name(f"yolo11n_dynamic_{dynamic}.onnx")))
+            static_onnx, dynamic_onnx = exports[False], exports[True]
+            ours_exports = export_ours(pt, Path(tmp), frames, args.imgsz) if args.int8 else {}
+            for threads in args.threads:
+                for export, path in (("static", static_onnx), ("dynamic", dynamic_onnx)):
+                    ablate = args.ablations and export == "static"
+                    backends = ["ours", "ult-onnx"] + (["ours-ov"] if with_ov else [])
+                    backends += ["ours-nodfl", "ours-spin"] if ablate else []
+                    jobs += [Job(backend, threads, path, args.imgsz, export) for backend in backends]
+                jobs += [
+                    Job("ours", threads, path, args.imgsz, export) for export, path in ours_exports.items()
+                ]
+                jobs.append(Job("ult-pt", threads, str(pt), args.imgsz))
+        int8_ir = nanodet_int8(Path(tmp)) if with_ov and not args.no_ov_int8 else None
         for threads in args.threads:
-            for export, path in (("static", static_onnx), ("dynamic", dynamic_onnx)):
-                ablate = args.ablations and export == "static"
-                backends = ["ours", "ult-onnx"] + (["ours-nodfl", "ours-spin"] if ablate else [])
-                jobs += [Job(backend, threads, path, args.imgsz, export) for backend in backends]
-            jobs += [Job("ours", threads, path, args.imgsz, export) for export, path in ours_exports.items()]
-            jobs.append(Job("ult-pt", threads, str(pt), args.imgsz))
-        jobs += [Job("nanodet", threads, "", args.imgsz) for threads in args.threads]
+            jobs.append(Job("nanodet", threads, "", args.imgsz))
+            if with_ov:
+                jobs.append(Job("nanodet-ov", threads, "", args.imgsz))
+                jobs.append(Job("nanodet-ov", threads, "", args.imgsz, "bf16"))
+            if int8_ir is not None:
+                jobs.append(Job("nanodet-ov", threads, int8_ir, args.imgsz, "int8"))
         started = time.perf_counter()
         times = measure(jobs, frames, args.passes, args.gap_ms / 1000)
         elapsed = time.perf_counter() - started
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     affinity = sorted(os.sched_getaffinity(0))
-    print(
+    what = (
         f"YOLO11n at {args.imgsz} (random weights; static export: padded to {args.imgsz}x{args.imgsz}, "
-        "dynamic export and .pt: smallest stride-aligned rectangle, 640x480 for vtest), "
-        f"{len(frames)} frames x "
-        f"{args.passes} passes, interleaved; "
+        "dynamic export and .pt: smallest stride-aligned rectangle, 640x480 for vtest) and NanoDet-g 416"
+        if with_yolo
+        else "NanoDet-g 416"
+    )
+    print(
+        f"{what}, {len(frames)} frames x {args.passes} passes, interleaved; "
         + ("ours fp32 / int8: `curbwatch models export --dynamic [--int8]` files; " if args.int8 else "")
         + f"CPUs {affinity} of {os.cpu_count()}; "
         f"load average after {load}; {elapsed:.0f} s"
