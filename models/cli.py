@@ -224,7 +224,7 @@ def detect(
 
 @click.group("models")
 def models_group() -> None:
-    """Inspect detector models and export YOLO checkpoints to ONNX."""
+    """Inspect detector models, export YOLO checkpoints to ONNX, fine-tune them on verdicts."""
 
 
 @models_group.command("info")
@@ -288,6 +288,77 @@ def export(
         f"wrote {int8_path}: {agreement.matched}/{agreement.reference_boxes} fp32 boxes found again "
         f"(recall {agreement.recall:.2f}), largest score change {agreement.max_score_delta:.3f}"
     )
+
+
+@models_group.command("train")
+@click.argument("verdicts", type=click.Path(path_type=Path))
+@click.option(
+    "--base",
+    required=True,
+    help="Start from an ultralytics .pt checkpoint (e.g. yolo11n.pt) or a model .yaml (random weights).",
+)
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=30, show_default=True, help="Epochs.")
+@click.option(
+    "--imgsz", type=click.IntRange(32, 4096), default=640, show_default=True, help="Training and ONNX size."
+)
+@click.option("--batch", type=click.IntRange(1, 1024), default=16, show_default=True, help="Batch size.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New or empty folder for the dataset, the run and model.onnx; default: VERDICTS-trained beside it.",
+)
+@click.option(
+    "--held-out",
+    type=click.FloatRange(0.01, 0.99),
+    default=0.2,
+    show_default=True,
+    help="Share of camera-days held out for the before/after figures.",
+)
+@click.option(
+    "--conf",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.25,
+    show_default=True,
+    help="Confidence threshold of the before/after figures (the edge's default).",
+)
+@click.option("--device", help="ultralytics training device (cpu, 0, 0,1); default: a GPU when there is one.")
+@click.option(
+    "--base-labels/--no-base-labels",
+    default=True,
+    show_default=True,
+    help="Keep what a base model with class names finds away from the judged boxes as labels.",
+)
+def train(
+    verdicts: Path,
+    base: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    out: Path | None,
+    held_out: float,
+    conf: float,
+    device: str | None,
+    base_labels: bool,
+) -> None:
+    """Fine-tune a YOLO detector on a verdict export (`curbwatch review export-verdicts`), export it to
+    ONNX and print precision and recall before and after on held-out camera-days (docs/training.md)."""
+    from models.training.finetune import TrainSettings, fine_tune
+    from models.training.verdicts import TrainingError
+
+    settings = TrainSettings(epochs, imgsz, batch, device, conf, held_out, base_labels)
+    out_dir = out or verdicts.with_name(f"{verdicts.stem}-trained")
+    try:
+        report = fine_tune(verdicts, base, out_dir, settings, click.echo)
+    except TrainingError as error:
+        raise UserError(str(error)) from error
+    days = ", ".join(" ".join(day) for day in report.split.held_out_days)
+    click.echo(f"held out: {len(report.split.held_out)} verdicts from {days}")
+    click.echo(
+        f"wrote {report.onnx} ({len(report.dataset.names)} classes); figures in {out_dir / 'metrics.json'}"
+    )
+    click.echo(f"before: {report.before.line()}")
+    click.echo(f"after: {report.after.line()}")
 
 
 def _calibration_images(paths: tuple[Path, ...]) -> list[Image]:
