@@ -106,6 +106,14 @@ class TimedDetector:
     def input_size_wh(self) -> tuple[int, int]:
         return self._detector.input_size_wh
 
+    @property
+    def runtime(self) -> str:
+        """The backend and the engine that runs it (e.g. NanoDetDetector on openvino ...)."""
+        engine = getattr(self._detector, "runtime", None)  # the ONNX backends name their engine
+        return (
+            f"{type(self._detector).__name__} on {engine if isinstance(engine, str) else 'its own runtime'}"
+        )
+
     def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
         started = time.perf_counter()
         try:
@@ -199,6 +207,8 @@ class NodeRuntime:
         )
         store = IncidentStore(self.db)
         self.detector = TimedDetector(seams.detector_factory(config.detector))
+        # Which engine `backend: auto` chose, said once: the figures in health depend on it.
+        log.info("detector: %s", self.detector.runtime)
         parts = PipelineParts(
             node_id=config.node_id,
             outbox=self.outbox,

@@ -27,7 +27,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge.node.app import NodeRuntime, NodeSeams, capture_url
+from edge.node.app import NodeRuntime, NodeSeams, TimedDetector, capture_url, default_detector
 from edge.node.config import DetectorSection, load_node_config
 from models.detector import Detector
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
@@ -80,7 +80,9 @@ health: {{interval_s: 1, snapshot_interval_s: 600}}
 
 
 def nanodet(section: DetectorSection) -> Detector:
-    return NanoDetDetector(DEFAULT_MODEL_PATH, conf_threshold=section.conf, threads=section.threads)
+    return NanoDetDetector(
+        DEFAULT_MODEL_PATH, conf_threshold=section.conf, threads=section.threads, backend=section.backend
+    )
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -365,3 +367,10 @@ def test_a_live_node_sees_the_fruit_display_with_its_scene_model_and_the_centre_
     cam = (("camera", "cam-01"),)
     assert samples[("curbwatch_scene_seconds_count", cam)] >= 40  # one picture a second, 60 s clip
     assert samples[("curbwatch_scene_relearns_total", cam)] == 0
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_the_node_detector_runs_on_the_configured_engine(backend: str) -> None:
+    pytest.importorskip("openvino")
+    detector = TimedDetector(default_detector(DetectorSection(backend=backend, threads=1)))
+    assert detector.runtime.startswith(f"NanoDetDetector on {backend} ")
