@@ -351,7 +351,8 @@ def train(
     try:
         report = fine_tune(verdicts, base, out_dir, settings, click.echo)
     except TrainingError as error:
-        raise UserError(str(error)) from error
+        # ultralytics' own messages (wrapped in some of these) span lines; ours is one.
+        raise UserError(" ".join(str(error).split())) from error
     days = ", ".join(" ".join(day) for day in report.split.held_out_days)
     click.echo(f"held out: {len(report.split.held_out)} verdicts from {days}")
     click.echo(
