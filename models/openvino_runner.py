@@ -139,7 +139,11 @@ def open_openvino(
     try:
         Path(config["CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ModelError(f"OpenVINO cache_dir {config['CACHE_DIR']}: {error.strerror}") from error
+        # A service user without a writable home still runs, compiling at every start.
+        log.warning(
+            "OpenVINO cache_dir %s: %s; compiling without a cache", config["CACHE_DIR"], error.strerror
+        )
+        del config["CACHE_DIR"]
     core = ov.Core()
     try:
         model = core.read_model(str(model_path))

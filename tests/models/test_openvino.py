@@ -160,6 +160,18 @@ def test_compiled_model_is_cached(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*.blob")) == blobs  # loaded, not compiled again
 
 
+def test_an_unwritable_cache_dir_only_costs_the_cache(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    detector = NanoDetDetector(
+        DEFAULT_MODEL_PATH, threads=1, backend=OpenVinoBackend(cache_dir=blocker / "ov")
+    )
+    assert detector.runtime.startswith("openvino")
+    assert "compiling without a cache" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
