@@ -41,12 +41,13 @@ def encode_recording(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = Fraction(1, fps)
         stream.codec_context.gop_size = gop
-        if codec == "h264":  # no B-frames, no scene-cut keyframes: a camera's fixed GOP
-            stream.options = {"preset": "ultrafast", "tune": "zerolatency",
-                              "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}  # fmt: skip
+        # No B-frames, no scene-cut keyframes: a camera's fixed GOP.
+        fixed_gop = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+        if codec == "h264":
+            params = {"x264-params": fixed_gop}
         else:
-            stream.options = {"preset": "ultrafast", "tune": "zerolatency",
-                              "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:log-level=error"}  # fmt: skip
+            params = {"x265-params": f"{fixed_gop}:bframes=0:log-level=error"}
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency", **params}
         for index, frame in enumerate(reader.decode(video=0)):
             if index >= max_frames:
                 break
