@@ -36,7 +36,9 @@ class MosquittoBroker:
 
     host = "127.0.0.1"
 
-    def __init__(self, workdir: Path, port: int | None = None, *, persistence: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, *, persistence: bool = True, extra_config: str = ""
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -47,6 +49,7 @@ class MosquittoBroker:
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             + (stored if persistence else "persistence false\n")
+            + extra_config
             + "max_queued_messages 100000\n"
             "message_size_limit 0\n"
             f"log_dest file {workdir}/mosquitto.log\n" + ("user root\n" if os.geteuid() == 0 else "")
