@@ -107,7 +107,8 @@ class IngestService:
             return
         log.info("ingest: connected (session present: %s)", flags.session_present)
         self._connected.set()
-        result, _mid = client.subscribe([(topic, 1) for topic in self.topics.ingest_subscriptions()])
+        filters = self.topics.ingest_subscriptions(self.settings.shared_group)
+        result, _mid = client.subscribe([(topic, 1) for topic in filters])
         if result != mqtt.MQTT_ERR_SUCCESS:
             log.error("ingest: subscribe failed: %s", result)
 

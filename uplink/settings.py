@@ -40,6 +40,13 @@ class MqttSettings(_Strict):
     keepalive_s: int = Field(30, ge=5, le=3600, description="the broker fires the Last Will after 1.5x")
     reconnect_min_s: int = Field(1, ge=1, le=60, description="first reconnect delay; doubles per failure")
     reconnect_max_s: int = Field(30, ge=1, le=3600, description="reconnect delay ceiling")
+    shared_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="ingest only: subscribe as $share/<group>/... so ingest workers with this group "
+        "(each with its own client_id) split the stream; needs a broker with shared subscriptions "
+        "(Mosquitto, EMQX; not NATS or RabbitMQ, see docs/brokers.md)",
+    )
 
     @model_validator(mode="after")
     def _delays_ordered(self) -> MqttSettings:

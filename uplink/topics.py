@@ -100,15 +100,20 @@ class Topics:
         """The zone document a camera runs (uplink.messages.ZonesReport), retained."""
         return f"{self.prefix}/{check_id(node_id, 'node')}/{check_id(camera_id, 'camera')}/zones"
 
-    def ingest_subscriptions(self) -> list[str]:
-        """What the review server's ingest subscribes to (not config: it publishes that)."""
+    def ingest_subscriptions(self, shared_group: str | None = None) -> list[str]:
+        """What the review server's ingest subscribes to (not config: it publishes that). With a
+        group, as MQTT shared subscriptions: each message goes to one worker of the group."""
+        share = f"$share/{check_id(shared_group, 'shared group')}/" if shared_group is not None else ""
         return [
-            f"{self.prefix}/+/status",
-            f"{self.prefix}/+/health",
-            f"{self.prefix}/+/+/status",
-            f"{self.prefix}/+/+/incident",
-            f"{self.prefix}/+/+/snapshot",
-            f"{self.prefix}/+/+/zones",
+            share + topic
+            for topic in (
+                f"{self.prefix}/+/status",
+                f"{self.prefix}/+/health",
+                f"{self.prefix}/+/+/status",
+                f"{self.prefix}/+/+/incident",
+                f"{self.prefix}/+/+/snapshot",
+                f"{self.prefix}/+/+/zones",
+            )
         ]
 
     def parse(self, topic: str) -> ParsedTopic:
