@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.review [--incidents 100000] [--requests 200] [--verdicts 500]
 
-Incidents are bulk-inserted in the ingest's schema (uplink.review_db), 10 % already reviewed.
+Incidents are bulk-inserted in the ingest's schema (uplink.review_db), 10 % already reviewed,
+then grouped into cases as the review server does (review_ui.cases, window 24 h).
 The queue and incident pages are timed in-process over ASGI (no network), with and without the
 read indexes review_ui adds (review_ui.migrations.INCIDENT_INDEXES).
 """
@@ -31,7 +32,7 @@ from review_ui.shops import ShopIn
 from uplink.review_db import open_review_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-PASSWORD = "bench password 1"
+PASSWORD = "queue timing secret 1"  # the policy: 12+ characters, not the user name
 
 
 def populate(db_path: Path, n: int) -> list[str]:
@@ -115,7 +116,12 @@ def main() -> None:
     server = ReviewServer(config)
     with server.store.write() as db:
         db["workflow"].insert_all(workflow, batch_size=2000)
-    print(f"populated {args.incidents} incidents in {time.perf_counter() - start:.1f} s ({folder})")
+    cases = 0
+    while assigned := server.cases.run_once():  # a shop's repeats within cases.window_h: one case
+        cases += assigned
+    case_rows = server.store.read().execute("SELECT count(*) FROM cases").fetchone()[0]
+    print(f"populated {args.incidents} incidents in {time.perf_counter() - start:.1f} s ({folder});")
+    print(f"  {cases} assigned to {case_rows} cases")
     server.accounts.create_user("bench", PASSWORD, Role.INSPECTOR, "bench")
     for n in range(500):
         server.context.shops.create(
@@ -153,10 +159,22 @@ def main() -> None:
             )
         with server.store.write() as db:
             ensure_incident_indexes(db)
-        pending = [iid for i, iid in enumerate(ids) if i % 10][: args.verdicts]
+        # Case heads waiting for a verdict (one verdict decides the whole case).
+        pending = [
+            r[0]
+            for r in server.store.read().execute(
+                "SELECT c.head_incident_id FROM cases c LEFT JOIN workflow w"
+                " ON w.incident_id = c.head_incident_id WHERE w.incident_id IS NULL ORDER BY c.id LIMIT ?",
+                [args.verdicts],
+            )
+        ]
         start = time.perf_counter()
         for n, iid in enumerate(pending):
-            verdict = {"verdict": "confirmed"} if n % 2 else {"verdict": "rejected", "reason": "permitted"}
+            verdict = (
+                {"verdict": "confirmed", "cleared_action": "remind"}  # some are cleared already
+                if n % 2
+                else {"verdict": "rejected", "reason": "permitted"}
+            )
             response = client.post(
                 f"/api/v1/incidents/{iid}/verdict", json=verdict, headers={"X-CSRF-Token": csrf}
             )
@@ -166,7 +184,7 @@ def main() -> None:
     for name, (p50, p95) in results.items():
         print(f"{name:45s} {p50:8.1f} {p95:8.1f}")
     print(
-        f"verdicts via API (half confirm + reminder row): {len(pending) / elapsed:.0f} /s "
+        f"case verdicts via API (half confirm + reminder row): {len(pending) / elapsed:.0f} /s "
         f"({len(pending)} in {elapsed:.2f} s)"
     )
     print(json.dumps({k: {"p50_ms": round(v[0], 1), "p95_ms": round(v[1], 1)} for k, v in results.items()}))

@@ -6,8 +6,9 @@ no verdict) and its latest occurrence opened within `window_h`; otherwise it sta
 The head is the newest occurrence: its evidence is the freshest, and the queue shows only it.
 A verdict on any occurrence decides every undecided occurrence of its case (review.Reviewer).
 
-The reminder worker assigns new incidents on every tick (it is woken by each ingest), so the
-ingest's write path stays the uplink's alone and a case never blocks a message.
+New incidents are assigned right after each ingest (review_ui.service) and on every reminder
+worker tick, in the review server's own transaction: the ingest's write path stays the
+uplink's alone.
 """
 
 from __future__ import annotations
@@ -23,49 +24,65 @@ BATCH = 500  # incidents assigned per tick; a backlog drains over a few ticks
 
 
 def assign_new(db: sqlite_utils.Database, window_h: float) -> int:
-    """Give every incident without a case one, oldest first; returns how many were assigned."""
+    """Give incidents stored since the last call a case, in the order the ingest stored them
+    (rowid); returns how many were assigned. Call inside a write transaction: the progress row
+    (case_progress) and the LEFT JOIN keep two review processes from assigning one twice."""
+    after = db.execute("SELECT last_rowid FROM case_progress WHERE id = 1").fetchone()[0]
     rows = db.execute(
-        "SELECT i.incident_id, i.shop_id, COALESCE(i.opened_at, i.first_seen_at), w.incident_id"
+        "SELECT i.rowid, i.incident_id, i.shop_id, COALESCE(i.opened_at, i.first_seen_at), w.incident_id"
         " FROM incidents i LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
         " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
-        " WHERE ci.incident_id IS NULL ORDER BY 3, 1 LIMIT ?",
-        [BATCH],
+        " WHERE i.rowid > ? AND ci.incident_id IS NULL ORDER BY i.rowid LIMIT ?",
+        [after, BATCH],
     ).fetchall()
     window = timedelta(hours=window_h)
-    for incident_id, shop_id, opened_at, decided in rows:
+    for _rowid, incident_id, shop_id, opened_at, decided in rows:
         # Decided before this tick saw it (a fast inspector): it cannot join an undecided case.
         joinable = window_h > 0 and decided is None
         case_id = _open_case(db, shop_id, opened_at, window) if joinable else None
         if case_id is None:
             cursor = db.execute(
                 "INSERT INTO cases (shop_id, first_opened_at, last_opened_at, occurrences,"
-                " head_incident_id) VALUES (?, ?, ?, 1, ?)",
-                [shop_id, opened_at, opened_at, incident_id],
+                " head_incident_id, decided) VALUES (?, ?, ?, 1, ?, ?)",
+                [shop_id, opened_at, opened_at, incident_id, int(decided is not None)],
             )
             case_id = int(cursor.lastrowid or 0)
         else:
+            # The head is the newest by opening time, also when an older one arrives late.
             db.execute(
-                "UPDATE cases SET occurrences = occurrences + 1, last_opened_at = ?, head_incident_id = ?"
+                "UPDATE cases SET occurrences = occurrences + 1,"
+                " head_incident_id = CASE WHEN ? >= last_opened_at THEN ? ELSE head_incident_id END,"
+                " first_opened_at = min(first_opened_at, ?), last_opened_at = max(last_opened_at, ?)"
                 " WHERE id = ?",
-                [opened_at, incident_id, case_id],
+                [opened_at, incident_id, opened_at, opened_at, case_id],
             )
         db.execute("INSERT INTO case_incidents (incident_id, case_id) VALUES (?, ?)", [incident_id, case_id])
+    # Fewer than a batch: nothing unassigned is left up to the newest row.
+    last = rows[-1][0] if len(rows) == BATCH else db.execute("SELECT max(rowid) FROM incidents").fetchone()[0]
+    db.execute("UPDATE case_progress SET last_rowid = ? WHERE id = 1", [last or after])
     return len(rows)
 
 
 def _open_case(db: sqlite_utils.Database, shop_id: str, opened_at: str, window: timedelta) -> int | None:
     """The shop's newest case if it is undecided and recent enough to join, else None."""
     row = db.execute(
-        "SELECT c.id, c.last_opened_at, w.incident_id FROM cases c"
-        " LEFT JOIN workflow w ON w.incident_id = c.head_incident_id"
-        " WHERE c.shop_id = ? ORDER BY c.last_opened_at DESC, c.id DESC LIMIT 1",
+        "SELECT id, last_opened_at, decided FROM cases WHERE shop_id = ?"
+        " ORDER BY last_opened_at DESC, id DESC LIMIT 1",
         [shop_id],
     ).fetchone()
-    if row is None or row[2] is not None:  # no case yet, or its head has a verdict
+    if row is None or row[2]:  # no case yet, or it has its verdict
         return None
     if abs(parse_iso(opened_at) - parse_iso(row[1])) > window:  # abs: a late-arriving older one
         return None
     return int(row[0])
+
+
+def mark_decided(db: sqlite_utils.Database, incident_id: str, decided: bool) -> None:
+    """After a verdict on the incident's case (or its undo): the case leaves (or re-enters) the queue."""
+    db.execute(
+        "UPDATE cases SET decided = ? WHERE id = (SELECT case_id FROM case_incidents WHERE incident_id = ?)",
+        [int(decided), incident_id],
+    )
 
 
 def siblings(db: sqlite_utils.Database, incident_id: str) -> list[str]:
@@ -95,7 +112,7 @@ def case_of(db: sqlite_utils.Database, incident_id: str) -> dict[str, object] | 
 
 
 class CaseAssigner:
-    """The worker's tick: assign what the ingest added since the last one."""
+    """The worker's tick (and the ingest's callback): assign what the ingest added since."""
 
     def __init__(self, store: Store, window_h: float) -> None:
         self.store = store

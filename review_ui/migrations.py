@@ -239,6 +239,33 @@ def m007_fixture_proposals(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX fixture_proposals_camera ON fixture_proposals(node_id, camera_id, status)")
 
 
+@migrations()
+def m008_case_waiting(db: sqlite_utils.Database) -> None:
+    """The queue of cases waiting for a verdict along one index, and the assigner's progress.
+
+    `decided` is kept by review.Reviewer (verdict: 1, undo: 0); `case_progress.last_rowid` is the
+    newest incident rowid every incident up to which has a case, shared by all review processes."""
+    db.execute("ALTER TABLE cases ADD COLUMN decided INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE cases SET decided = 1 WHERE head_incident_id IN (SELECT incident_id FROM workflow)")
+    db.execute("CREATE INDEX cases_waiting ON cases(decided, last_opened_at, id)")
+    db.execute(
+        "CREATE TABLE case_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_rowid INTEGER NOT NULL)"
+    )
+    last = 0
+    if "incidents" in db.table_names():
+        last = db.execute(
+            "SELECT COALESCE(max(i.rowid), 0) FROM incidents i JOIN case_incidents ci"
+            " ON ci.incident_id = i.incident_id"
+        ).fetchone()[0]
+        unassigned = db.execute(
+            "SELECT min(i.rowid) FROM incidents i LEFT JOIN case_incidents ci"
+            " ON ci.incident_id = i.incident_id WHERE ci.incident_id IS NULL"
+        ).fetchone()[0]
+        if unassigned is not None:
+            last = min(last, unassigned - 1)
+    db.execute("INSERT INTO case_progress (id, last_rowid) VALUES (1, ?)", [last])
+
+
 INCIDENT_INDEXES = {
     "review_incidents_opened": "incidents(opened_at, incident_id)",
     "review_incidents_shop": "incidents(shop_id, opened_at)",

@@ -79,17 +79,37 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
         " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
         " LEFT JOIN cases c ON c.id = ci.case_id"
     )
-    if flt.status in ("pending", ""):
-        # Oldest first along incidents(opened_at); pending = no workflow row yet. A case
-        # waiting for its verdict is one row: its newest occurrence (the head).
-        heads = HEADS_ONLY if flt.status == "pending" else ""
+    if flt.status == "pending":
+        # A case waiting for its verdict is one row, its newest occurrence (the head), oldest
+        # first along cases(decided, last_opened_at); then what the assigner has not reached.
+        where = " AND ".join(p for p in (base_where, status_where) if p)
+        also = f" AND {where}" if where else ""
+        sql = (
+            columns
+            + ", c.last_opened_at AS sort_at"
+            + " FROM cases c JOIN incidents i ON i.incident_id = c.head_incident_id"
+            + " LEFT JOIN workflow w ON w.incident_id = i.incident_id WHERE c.decided = 0"
+            + also
+            + " UNION ALL "
+            + columns
+            + ", COALESCE(i.opened_at, i.first_seen_at) AS sort_at FROM incidents i"
+            + " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+            + cased
+            + " WHERE i.rowid > (SELECT last_rowid FROM case_progress) AND ci.incident_id IS NULL"
+            + also
+            + " ORDER BY sort_at, 1 LIMIT ? OFFSET ?"  # 1: the incident id
+        )
+        params = [*base_params, *status_params] * 2  # the two halves' filters
+    elif not flt.status:
+        # Every incident, oldest first along incidents(opened_at).
         sql = (
             columns
             + " FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.incident_id"
             + cased
-            + _join(base_where, status_where, heads)
+            + _join(base_where)
             + " ORDER BY i.opened_at, i.incident_id LIMIT ? OFFSET ?"
         )
+        params = list(base_params)
     else:
         # Reviewed ones, newest first along workflow(status, opened_at).
         sql = (
@@ -99,15 +119,15 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
             + _join(base_where, status_where)
             + " ORDER BY w.opened_at DESC, w.incident_id DESC LIMIT ? OFFSET ?"
         )
+        params = [*base_params, *status_params]
     page = max(0, flt.page)
-    rows = list(db.query(sql, [*base_params, *status_params, PAGE_SIZE + 1, page * PAGE_SIZE]))
+    rows = list(db.query(sql, [*params, PAGE_SIZE + 1, page * PAGE_SIZE]))
     counts = status_counts(db, flt)
     total = sum(counts.values())
     return QueuePage(rows[:PAGE_SIZE], counts, total, page, len(rows) > PAGE_SIZE, flt)
 
 
 # A pending occurrence that is not its case's head waits behind the head (one verdict for both).
-HEADS_ONLY = "(c.id IS NULL OR c.head_incident_id = i.incident_id)"
 HIDDEN_OCCURRENCES = (
     "SELECT count(*) FROM case_incidents ci JOIN cases c ON c.id = ci.case_id"
     " JOIN incidents i ON i.incident_id = ci.incident_id"
@@ -116,20 +136,27 @@ HIDDEN_OCCURRENCES = (
 )
 
 
+# Unfiltered, what waits: the undecided cases along their index, and what is not yet in one.
+WAITING_ALL = (
+    "SELECT (SELECT count(*) FROM cases WHERE decided = 0) + (SELECT count(*) FROM incidents i"
+    " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
+    " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+    " WHERE i.rowid > (SELECT last_rowid FROM case_progress) AND ci.incident_id IS NULL"
+    " AND w.incident_id IS NULL)"
+)
+
+
 def status_counts(db: sqlite_utils.Database, flt: QueueFilter) -> dict[str, int]:
     """Incidents per status; `pending` counts what waits for a verdict: cases, not occurrences."""
     base_where, params = flt.clause()
     counts = dict.fromkeys(STATUSES, 0)
-    hidden = db.execute(HIDDEN_OCCURRENCES + (" AND " + base_where if base_where else ""), params).fetchone()[
-        0
-    ]
     if not base_where:
-        # Unfiltered: count the big table once, the workflow table on its status index.
-        total = db.execute("SELECT count(*) FROM incidents").fetchone()[0]
+        # Unfiltered: the workflow table on its status index, the waiting cases on theirs.
         for status, n in db.execute("SELECT status, count(*) FROM workflow GROUP BY status"):
             counts[status] = n
-        counts["pending"] = total - sum(counts.values()) - hidden
+        counts["pending"] = db.execute(WAITING_ALL).fetchone()[0]
         return counts
+    hidden = db.execute(HIDDEN_OCCURRENCES + " AND " + base_where, params).fetchone()[0]
     sql = (
         "SELECT COALESCE(w.status, 'pending'), count(*) FROM incidents i"
         " LEFT JOIN workflow w ON w.incident_id = i.incident_id" + _join(base_where) + " GROUP BY 1"

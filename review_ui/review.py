@@ -115,6 +115,7 @@ class Reviewer:
             deadline = iso(now + self.deadline) if verdict is Verdict.CONFIRMED and not closing else None
             for member in members:
                 self._decide(db, member, verdict, reason, note, user, status_after, deadline, now)
+            cases.mark_decided(db, incident_id, True)
             audit.record(
                 db,
                 self.clock,
@@ -247,6 +248,7 @@ class Reviewer:
                 f"DELETE FROM verdicts WHERE at = ? AND incident_id IN ({marks})", [verdict["at"], *reopened]
             )
             db.execute(f"DELETE FROM workflow WHERE incident_id IN ({marks})", reopened)
+            cases.mark_decided(db, incident_id, False)
             db.execute(
                 f"DELETE FROM reminders WHERE status = 'pending' AND attempts = 0 AND created_at = ?"
                 f" AND incident_id IN ({marks})",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from review_ui.cases import assign_new, siblings
+from review_ui.cases import CaseAssigner, assign_new, case_of, siblings
 from review_ui.clock import ManualClock
 from review_ui.review import ClearedAction, RejectReason, ReviewError, Verdict
 from review_ui.service import ReviewServer
@@ -88,6 +88,8 @@ def test_repeat_incidents_of_one_shop_are_one_case_with_one_reminder(
     page = queries.queue(db, queries.QueueFilter())
     assert [r["incident_id"] for r in page.rows] == [other, ids[2], late]  # the head stands for its case
     assert page.counts["pending"] == 3
+    # Filtered, the occurrences behind a head are counted from the incidents (another query).
+    assert queries.queue(db, queries.QueueFilter(shop_id="shop-12")).counts["pending"] == 2
     assert next(r for r in page.rows if r["incident_id"] == ids[2])["occurrences"] == 3
 
     result = server.context.reviewer.give_verdict(ids[0], Verdict.CONFIRMED, None, "", "inspector")
@@ -222,6 +224,29 @@ def test_the_pages_show_the_case_the_undo_and_the_cleared_question(
         assert (
             client.post(f"/api/v1/incidents/{ids[0]}/undo", headers={"X-CSRF-Token": csrf}).status_code == 200
         )
+
+
+def test_an_older_incident_arriving_late_joins_but_does_not_become_the_head(
+    grouped: tuple[ReviewServer, Feed, Inbox],
+) -> None:
+    server, feed, _inbox = grouped
+    newer = occurrence(feed, 30)
+    assign(server)
+    older = occurrence(feed, 10)  # stored after, opened before
+    assign(server)
+    case = case_of(server.store.read(), older)
+    assert case is not None and case["head_incident_id"] == newer and case["occurrences"] == 2
+    assert case["first_opened_at"] < case["last_opened_at"]
+
+
+def test_a_second_review_process_does_not_assign_twice(grouped: tuple[ReviewServer, Feed, Inbox]) -> None:
+    server, feed, _inbox = grouped
+    other = CaseAssigner(server.store, 2)  # another review process on the same database
+    ids = [occurrence(feed, m) for m in (0, 1)]
+    assert other.run_once() == 2 and server.cases.run_once() == 0
+    ids.append(occurrence(feed, 2))
+    assert server.cases.run_once() == 1 and other.run_once() == 0
+    assert siblings(server.store.read(), ids[0]) == ids
 
 
 def test_grouping_off_gives_every_incident_its_own_case(
