@@ -243,7 +243,8 @@ def _reminders_sent(db: sqlite_utils.Database, rows: list[dict[str, Any]], start
     for incident_id, sent_at, case_id in db.execute(
         "SELECT r.incident_id, min(r.sent_at), ci.case_id FROM reminders r"
         " LEFT JOIN case_incidents ci ON ci.incident_id = r.incident_id"
-        " WHERE r.sent_at IS NOT NULL AND r.created_at >= ? GROUP BY r.incident_id",
+        " WHERE r.sent_at IS NOT NULL AND r.created_at >= ? AND r.step = 'reminder'"  # the shop's first
+        " GROUP BY r.incident_id",
         [iso(start)],
     ):
         by_incident[incident_id] = sent_at
@@ -258,14 +259,18 @@ def _reminders_sent(db: sqlite_utils.Database, rows: list[dict[str, Any]], start
 
 
 def _deliveries(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for channel, status, n in db.execute(
-        "SELECT channel, status, count(*) FROM reminders"
-        " WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2",
+    """channel -> {status: n} of the period's outbox rows, with the SMS receipts
+    (`delivery_delivered`, `delivery_undelivered`) where the provider reported them."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for channel, status, delivery, n in db.execute(
+        "SELECT channel, status, delivery, count(*) FROM reminders"
+        " WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2, 3",
         [iso(start), iso(end)],
     ):
-        out[channel][status] = n
-    return dict(out)
+        out[channel][status] += n
+        if delivery:
+            out[channel][f"delivery_{delivery}"] += n
+    return {channel: dict(counts) for channel, counts in out.items()}
 
 
 def _cameras_attention(

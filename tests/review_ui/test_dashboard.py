@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from review_ui.charts import duration, histogram
-from review_ui.clock import ManualClock
+from review_ui.clock import ManualClock, iso
 from review_ui.dashboard import Distribution
 from review_ui.review import RejectReason, Verdict
 from review_ui.service import ReviewServer
@@ -200,3 +200,26 @@ def test_prometheus_metrics_give_the_same_loop_times(history: tuple[ReviewServer
     )
     assert samples[within] == pytest.approx(0.8)
     assert samples[("curbwatch_review_incidents", (("outcome", "rejected"), ("window", "24h")))] == 1
+
+
+def test_inspector_notices_are_not_reminders_and_sms_receipts_are_counted(
+    history: tuple[ReviewServer, Feed],
+) -> None:
+    server, _feed = history
+    with server.store.write() as db:
+        first = db.execute("SELECT id, incident_id, created_at FROM reminders ORDER BY id LIMIT 1").fetchone()
+        # As the SMS receipt poller records a carrier report, and as the ladder's group notice
+        # for a new incident is stored: sent before any verdict, to the inspectors, not the shop.
+        db.execute("UPDATE reminders SET delivery = 'delivered' WHERE id = ?", [first[0]])
+        db.execute(
+            "INSERT INTO reminders (incident_id, shop_id, channel, target, locale, status, attempts,"
+            " next_attempt_at, deadline_at, created_at, sent_at, step)"
+            " VALUES (?, 'shop-12', 'wecom', 'inspectors', 'zh-CN', 'sent', 1, ?, '', ?, ?, 'new_incident')",
+            [first[1], first[2], first[2], iso(T0)],
+        )
+    with TestClient(server.app, base_url="https://testserver") as client:
+        login(client, "viewer")
+        figures = client.get("/api/v1/dashboard", params={"from": "2026-05-01"}).json()
+    assert figures["loops"]["opened_to_reminder"]["p50_s"] == 100.0  # the notice changed nothing
+    assert figures["deliveries"]["email"] == {"sent": 5, "delivery_delivered": 1}
+    assert figures["deliveries"]["wecom"] == {"sent": 1}
