@@ -266,6 +266,12 @@ def m008_case_waiting(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO case_progress (id, last_rowid) VALUES (1, ?)", [last])
 
 
+@migrations()
+def m009_case_heads(db: sqlite_utils.Database) -> None:
+    """A filtered queue finds incidents first (camera, zone, shop), then whether each heads a case."""
+    db.execute("CREATE INDEX cases_head ON cases(head_incident_id)")
+
+
 INCIDENT_INDEXES = {
     "review_incidents_opened": "incidents(opened_at, incident_id)",
     "review_incidents_shop": "incidents(shop_id, opened_at)",

@@ -75,37 +75,18 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
         " i.confidence, i.state, i.opened_at, i.updated_at, i.evidence_path,"
         " COALESCE(w.status, 'pending') AS status, c.occurrences, c.first_opened_at AS case_opened_at"
     )
-    cased = (
-        " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
-        " LEFT JOIN cases c ON c.id = ci.case_id"
-    )
     if flt.status == "pending":
         # A case waiting for its verdict is one row, its newest occurrence (the head), oldest
-        # first along cases(decided, last_opened_at); then what the assigner has not reached.
-        where = " AND ".join(p for p in (base_where, status_where) if p)
-        also = f" AND {where}" if where else ""
-        sql = (
-            columns
-            + ", c.last_opened_at AS sort_at"
-            + " FROM cases c JOIN incidents i ON i.incident_id = c.head_incident_id"
-            + " LEFT JOIN workflow w ON w.incident_id = i.incident_id WHERE c.decided = 0"
-            + also
-            + " UNION ALL "
-            + columns
-            + ", COALESCE(i.opened_at, i.first_seen_at) AS sort_at FROM incidents i"
-            + " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
-            + cased
-            + " WHERE i.rowid > (SELECT last_rowid FROM case_progress) AND ci.incident_id IS NULL"
-            + also
-            + " ORDER BY sort_at, 1 LIMIT ? OFFSET ?"  # 1: the incident id
-        )
-        params = [*base_params, *status_params] * 2  # the two halves' filters
+        # first; then what the assigner has not reached.
+        also = f" AND {base_where}" if base_where else ""
+        sql = _waiting(columns, also) + " ORDER BY sort_at, 1 LIMIT ? OFFSET ?"  # 1: the incident id
+        params = [*base_params] * 2  # the two halves' filters
     elif not flt.status:
         # Every incident, oldest first along incidents(opened_at).
         sql = (
             columns
             + " FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.incident_id"
-            + cased
+            + CASED
             + _join(base_where)
             + " ORDER BY i.opened_at, i.incident_id LIMIT ? OFFSET ?"
         )
@@ -115,7 +96,7 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
         sql = (
             columns
             + " FROM workflow w JOIN incidents i ON i.incident_id = w.incident_id"
-            + cased
+            + CASED
             + _join(base_where, status_where)
             + " ORDER BY w.opened_at DESC, w.incident_id DESC LIMIT ? OFFSET ?"
         )
@@ -127,43 +108,49 @@ def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
     return QueuePage(rows[:PAGE_SIZE], counts, total, page, len(rows) > PAGE_SIZE, flt)
 
 
-# A pending occurrence that is not its case's head waits behind the head (one verdict for both).
-HIDDEN_OCCURRENCES = (
-    "SELECT count(*) FROM case_incidents ci JOIN cases c ON c.id = ci.case_id"
-    " JOIN incidents i ON i.incident_id = ci.incident_id"
-    " LEFT JOIN workflow w ON w.incident_id = ci.incident_id"
-    " WHERE w.incident_id IS NULL AND c.head_incident_id != ci.incident_id"
+CASED = (
+    " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id LEFT JOIN cases c ON c.id = ci.case_id"
 )
 
 
-# Unfiltered, what waits: the undecided cases along their index, and what is not yet in one.
-WAITING_ALL = (
-    "SELECT (SELECT count(*) FROM cases WHERE decided = 0) + (SELECT count(*) FROM incidents i"
-    " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
-    " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
-    " WHERE i.rowid > (SELECT last_rowid FROM case_progress) AND ci.incident_id IS NULL"
-    " AND w.incident_id IS NULL)"
-)
+def _waiting(columns: str, also: str) -> str:
+    """What waits for a verdict, filtered by `also` (" AND ..." on i): each undecided case as
+    its head, along cases(decided, last_opened_at), then the incidents the case assigner has not
+    reached yet (normally none: it runs right after each ingest)."""
+    return (
+        columns
+        + ", c.last_opened_at AS sort_at FROM cases c JOIN incidents i ON i.incident_id = c.head_incident_id"
+        " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+        " WHERE c.decided = 0 AND w.incident_id IS NULL"
+        + also
+        + " UNION ALL "
+        + columns
+        + ", COALESCE(i.opened_at, i.first_seen_at) AS sort_at FROM incidents i"
+        " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+        + CASED
+        + " WHERE i.rowid > (SELECT last_rowid FROM case_progress) AND ci.incident_id IS NULL"
+        " AND w.incident_id IS NULL" + also
+    )
 
 
 def status_counts(db: sqlite_utils.Database, flt: QueueFilter) -> dict[str, int]:
-    """Incidents per status; `pending` counts what waits for a verdict: cases, not occurrences."""
+    """Incidents per status; `pending` counts what the pending queue lists: cases, not occurrences."""
     base_where, params = flt.clause()
     counts = dict.fromkeys(STATUSES, 0)
-    if not base_where:
-        # Unfiltered: the workflow table on its status index, the waiting cases on theirs.
-        for status, n in db.execute("SELECT status, count(*) FROM workflow GROUP BY status"):
-            counts[status] = n
-        counts["pending"] = db.execute(WAITING_ALL).fetchone()[0]
-        return counts
-    hidden = db.execute(HIDDEN_OCCURRENCES + " AND " + base_where, params).fetchone()[0]
-    sql = (
-        "SELECT COALESCE(w.status, 'pending'), count(*) FROM incidents i"
-        " LEFT JOIN workflow w ON w.incident_id = i.incident_id" + _join(base_where) + " GROUP BY 1"
-    )
+    if base_where:
+        sql = (
+            "SELECT w.status, count(*) FROM workflow w JOIN incidents i ON i.incident_id = w.incident_id"
+            + _join(base_where)
+            + " GROUP BY 1"
+        )
+    else:  # unfiltered: the workflow table on its status index
+        sql = "SELECT status, count(*) FROM workflow GROUP BY status"
     for status, n in db.execute(sql, params):
         counts[status] = n
-    counts["pending"] -= hidden
+    also = f" AND {base_where}" if base_where else ""
+    counts["pending"] += db.execute(
+        "SELECT count(*) FROM (" + _waiting("SELECT i.incident_id", also) + ")", [*params, *params]
+    ).fetchone()[0]
     return counts
 
 
