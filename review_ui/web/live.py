@@ -21,7 +21,7 @@ from review_ui.auth import Principal, Role
 from review_ui.web.context import AppContext
 from review_ui.web.security import requirer
 
-RECHECK_S = 5.0
+RECHECK_S = 1.0  # what another process wrote (a second review server, an ingest worker) shows within it
 KEEPALIVE_S = 25.0
 STREAM_S = 300.0
 RETRY_MS = 3000

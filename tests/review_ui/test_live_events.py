@@ -80,3 +80,37 @@ def test_a_new_incident_is_pushed_to_the_stream(running: ReviewServer, broker: M
         reader.join(5)
         assert not reader.is_alive()
     http.close()
+
+
+def test_a_change_made_by_another_process_reaches_the_stream_within_two_seconds(
+    running: ReviewServer,
+) -> None:
+    """A second review server or a separate ingest worker writes the same database without this
+    process's notifier: the stream's re-check finds it."""
+    import time
+
+    from review_ui.clock import SystemClock
+    from review_ui.db import Store
+    from review_ui.review import RejectReason, Reviewer, Verdict
+    from tests.review_ui.conftest import Feed
+
+    base = f"http://127.0.0.1:{running.config.port}"
+    iid = Feed(running.config).send(incident_message())
+    http = logged_in(base)
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
+    with http.stream("GET", "/events", timeout=httpx.Timeout(10, read=30)) as response:
+        reader = threading.Thread(target=read_events, args=(response, events), daemon=True)
+        reader.start()
+        first = events.get(timeout=10)
+        other = Store(running.config.db_path)  # the other process's connection and reviewer
+        Reviewer(other, SystemClock(), 24, "zh-CN").give_verdict(
+            iid, Verdict.REJECTED, RejectReason.OTHER, "", "inspector"
+        )
+        decided = time.monotonic()
+        kind, token = events.get(timeout=4)
+        assert kind == "change" and token != first[1]
+        assert time.monotonic() - decided < 2.0
+        other.close()
+        running.changes.close()
+        reader.join(5)
+    http.close()
