@@ -158,13 +158,11 @@ def build(
             "SELECT i.incident_id, i.camera_id, i.zone_id, i.label, i.shop_id, i.shop_name,"
             " i.opened_at, i.cleared_at,"
             " COALESCE(w.status, 'pending') AS status,"
-            " (SELECT min(v.at) FROM verdicts v WHERE v.incident_id = i.incident_id) AS verdict_at,"
-            " (SELECT v.verdict FROM verdicts v WHERE v.incident_id = i.incident_id ORDER BY v.id LIMIT 1)"
-            " AS verdict,"
-            " (SELECT v.reason FROM verdicts v WHERE v.incident_id = i.incident_id ORDER BY v.id LIMIT 1)"
-            " AS reason,"
-            " (SELECT ci.case_id FROM case_incidents ci WHERE ci.incident_id = i.incident_id) AS case_id"
+            " v.at AS verdict_at, v.verdict, v.reason, ci.case_id"
             " FROM incidents i LEFT JOIN workflow w ON w.incident_id = i.incident_id"
+            # The first verdict (the earliest), looked up once per incident, not once per column.
+            " LEFT JOIN verdicts v ON v.id = (SELECT min(id) FROM verdicts WHERE incident_id = i.incident_id)"
+            " LEFT JOIN case_incidents ci ON ci.incident_id = i.incident_id"
             " WHERE i.opened_at >= ? AND i.opened_at < ?" + where,  # along incidents(opened_at)
             [iso(start), iso(end), *params],
         )
