@@ -21,6 +21,10 @@ Public API (everything the node needs; import from ``edge.capture``)::
     scheduler.start(); ...; scheduler.stop(); scheduler.join(5.0)
     scheduler.cameras()["cam-01"].summary()           # analysed, dropped, jitter/lag p50/p95
 
+    # evidence from the camera's main stream while `url` is its sub-stream:
+    main = StillCamera("cam-01", "rtsp://.../main", timeout_s=3.0, width_px=1280)
+    main.take()                                       # BGR of its next keyframe, or None in time
+
 Each `Frame` carries BGR pixels, the camera id and ``ts``: stream time for files,
 the worker's (injected) monotonic clock at decode for live sources.
 
@@ -47,6 +51,7 @@ from edge.capture.sources import (
     make_source,
     source_kind,
 )
+from edge.capture.still import StillCamera, grab_keyframe
 from edge.capture.worker import (
     CameraSpec,
     CameraState,
@@ -80,7 +85,9 @@ __all__ = [
     "SourceFactory",
     "SourceKind",
     "StateCallback",
+    "StillCamera",
     "default_source_factory",
+    "grab_keyframe",
     "make_source",
     "source_kind",
 ]

@@ -9,7 +9,9 @@ stops the parts in reverse order and gives the publisher `flush_timeout_s` to dr
 Threads: one per camera (capture), one scene worker (every camera's scene model, fed by the
 capture threads), one detector worker that also runs every camera's
 pipeline (tracker, zones, incidents, evidence, outbox) so the database has one writer,
-the publisher's drain and network threads, the status loop, and the metrics server.
+the publisher's drain and network threads, the status loop, and the metrics server. A camera
+with a main stream adds a short-lived thread per evidence picture (edge.capture.StillCamera);
+the detector thread waits for it at most the camera's main_stream_timeout_s.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from types import FrameType
 
 import sqlite_utils
 
-from edge.capture import CameraSpec, CameraWorker, DecodeMode, SourceFactory, default_source_factory
+from edge.capture import (
+    CameraSpec,
+    CameraWorker,
+    DecodeMode,
+    SourceFactory,
+    StillCamera,
+    default_source_factory,
+)
 from edge.capture import CameraState as CaptureState
 from edge.capture.sources import Picture
 from edge.evidence.faces import FaceFinder
@@ -37,7 +46,7 @@ from edge.incidents.store import IncidentStore
 from edge.node.config import CameraSection, DetectorSection, KeyframesOnly, NodeConfig, load_node_config
 from edge.node.config_sync import ConfigSync
 from edge.node.metrics import NodeMetrics, NullEndpoint, serve_metrics
-from edge.node.pipeline import CameraPipeline, PipelineParts
+from edge.node.pipeline import EVIDENCE, NO_MAIN_STREAM, CameraPipeline, MainStream, PipelineParts
 from edge.node.scheduler import DetectorScheduler
 from edge.node.status import (
     CameraCounts,
@@ -238,6 +247,7 @@ class NodeRuntime:
                 scene=self._scene(camera, text_finder),
                 scene_fed_by_capture=True,
                 document=document,
+                main_stream=self._main_stream(camera),
             )
         self.config_sync = ConfigSync(
             config.node_id,
@@ -371,6 +381,18 @@ class NodeRuntime:
             realtime=camera.realtime or self.seams.realtime_files,
             loop=camera.loop,
             analysis_width_px=camera.analysis_width_px,
+        )
+
+    def _main_stream(self, camera: CameraSection) -> MainStream:
+        if camera.main_stream_url is None:
+            return NO_MAIN_STREAM
+        fallbacks = self.metrics.evidence_fallbacks.labels(camera=camera.id)
+        return StillCamera(
+            camera.id,
+            capture_url(camera.main_stream_url),
+            timeout_s=camera.main_stream_timeout_s,
+            width_px=EVIDENCE.max_long_side_px,  # scaled while converting: never a full 1080p copy
+            on_fallback=lambda _reason: fallbacks.inc(),
         )
 
     def _scene(self, camera: CameraSection, text_finder: TextFinder | None) -> StaticObjects | None:

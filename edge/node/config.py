@@ -70,6 +70,16 @@ def _check_url(url: str) -> str:
 CameraUrl = Annotated[str, Strict(), AfterValidator(_check_url)]
 
 
+def _check_main_stream_url(url: str) -> str:
+    if not _URL.match(url) or url.startswith(("usb:", "/dev/")):
+        # A USB device cannot be opened a second time beside the analysed stream.
+        raise ValueError("main_stream_url must be rtsp://, rtsps://, http(s):// or file:///path/to/video")
+    return url
+
+
+MainStreamUrl = Annotated[str, Strict(), AfterValidator(_check_main_stream_url)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -187,7 +197,24 @@ class KeyframesOnly(enum.StrEnum):
 
 class CameraSection(StrictModel):
     id: Identifier = Field(description="Camera id; an MQTT topic level and the zone file's camera_id.")
-    url: CameraUrl = Field(description="rtsp://, http(s)://, file:///video, usb:N or /dev/videoN.")
+    url: CameraUrl = Field(
+        description="rtsp://, http(s)://, file:///video, usb:N or /dev/videoN; the stream analysed "
+        "(a camera's sub-stream, e.g. 704x576 or 640x360, when it also has a main stream)."
+    )
+    main_stream_url: MainStreamUrl | None = Field(
+        default=None,
+        description="The same camera's full-resolution stream (e.g. its 1080p main stream): for each "
+        "evidence picture the node opens it, decodes one keyframe and closes it, and draws the "
+        "incident's boxes on that; detection stays on `url`. null: evidence from `url`.",
+    )
+    main_stream_timeout_s: float = Field(
+        strict=True,
+        default=3.0,
+        ge=0.5,
+        le=30.0,
+        description="Longest wait for the main stream's picture; not read by then: the evidence is "
+        "drawn on the analysed frame (logged, counted in curbwatch_evidence_main_stream_fallbacks).",
+    )
     enabled: bool = Field(strict=True, default=True, description="false: configured but not started.")
     sample_interval_s: float = Field(
         strict=True, default=2.0, ge=0.1, le=600.0, description="Seconds between analysed frames."
@@ -310,6 +337,18 @@ def _duplicate_camera_ids(config: NodeConfig) -> list[Finding]:
     return findings
 
 
+def _main_stream_is_url(config: NodeConfig) -> list[Finding]:
+    return [
+        Finding(
+            ("cameras", index, "main_stream_url"),
+            "main_stream_url is the analysed url: evidence gains nothing from opening it again",
+            Severity.WARNING,
+        )
+        for index, camera in enumerate(config.cameras)
+        if camera.main_stream_url == camera.url
+    ]
+
+
 def _password_twice(config: NodeConfig) -> list[Finding]:
     mqtt = config.mqtt
     findings = []
@@ -341,6 +380,7 @@ def _no_enabled_camera(config: NodeConfig) -> list[Finding]:
 
 CROSS_RULES: tuple[Callable[[NodeConfig], list[Finding]], ...] = (
     _duplicate_camera_ids,
+    _main_stream_is_url,
     _password_twice,
     _tls_pair,
     _reconnect_delays,

@@ -69,6 +69,12 @@ class NodeMetrics:
         self.events_enqueued = Counter(
             "curbwatch_events_enqueued", "Incident events committed to the outbox.", ["camera"], registry=r
         )
+        self.evidence_fallbacks = Counter(
+            "curbwatch_evidence_main_stream_fallbacks",
+            "Evidence pictures drawn on the analysed frame because the main stream was not read in time.",
+            ["camera"],
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
             "curbwatch_outbox_backlog", "Events not yet acknowledged by the broker.", registry=r
         )
@@ -107,6 +113,7 @@ class NodeMetrics:
                 self.frames_dropped,
                 self.frames_analysed,
                 self.scene_relearns,
+                self.evidence_fallbacks,
             ):
                 metric.labels(camera=camera)
             self.static_regions.labels(camera=camera).set(0)

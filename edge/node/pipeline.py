@@ -2,6 +2,13 @@
 
 `CameraPipeline` runs in the detector thread (edge.node.app's composition root builds one per
 camera from the shared `PipelineParts`); `incident_message` is the wire form of an engine event.
+
+A camera with a main stream (node.yaml `main_stream_url`) has its evidence drawn on a fresh
+picture of it (`MainStream.take`, grabbed in its own thread, waited for a bounded time): the
+incident's normalised boxes and zone map onto it whatever its size and aspect ratio, since both
+streams show the same field of view. Its people are blurred as the analysed frame saw them
+(scaled) and as the detector finds them in the picture itself, taken a moment later. Without
+the picture in time the evidence is drawn on the analysed frame, as for any other camera.
 """
 
 from __future__ import annotations
@@ -11,22 +18,26 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, timedelta
+from typing import Protocol
+
+import numpy as np
 
 from edge.evidence.faces import FaceFinder, faces_at
 from edge.evidence.render import DrawnObject, Evidence, EvidencePolicy, blur_outside, render_evidence
 from edge.incidents.engine import IncidentEngine
 from edge.incidents.persistence import IncidentStoreLike
-from edge.incidents.types import IncidentEvent, StreamStart
+from edge.incidents.types import IncidentEvent, IncidentObject, StreamStart
 from edge.incidents.types import IncidentEventKind as EngineEventKind
 from edge.node.metrics import NodeMetrics
 from edge.node.status import LatestView, RateMeter
 from edge.node.zone_source import ZoneDocument
 from edge.scene.static_objects import StaticObjects, goods_classes, used_by
 from edge.track import Tracker, TrackerConfig
+from models.classes import PEOPLE_CLASSES
 from models.detector import Detector
-from models.types import Detections, Frame
+from models.types import Detections, Frame, Image
 from uplink.clock import Clock
 from uplink.messages import DetectedObject, IncidentMessage
 from uplink.messages import Evidence as WireEvidence
@@ -43,6 +54,33 @@ UNKNOWN_SHOP = WireShop(id="unknown", name="")
 SCENE_WAIT_S = 2.0  # at most this long for the scene thread to reach a replayed frame's time
 RECENT_DETECTIONS = 64  # frames whose detections stay at hand for evidence blurring
 EVIDENCE = EvidencePolicy()
+
+
+class MainStream(Protocol):
+    """A camera's full-resolution stream for evidence (edge.capture.StillCamera)."""
+
+    def take(self) -> Image | None:
+        """A fresh picture, or None when there is none in time (the analysed frame is used)."""
+        ...
+
+
+class NoMainStream:
+    """A camera without a main stream: evidence comes from the analysed frame."""
+
+    def take(self) -> Image | None:
+        return None
+
+
+NO_MAIN_STREAM = NoMainStream()
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    """What evidence is drawn on: pixels, the incident's objects and the detections in their pixels."""
+
+    pixels: Image
+    objects: tuple[IncidentObject, ...]
+    detections: Detections
 
 
 @dataclass(frozen=True)
@@ -125,8 +163,10 @@ class CameraPipeline:
         scene: StaticObjects | None = None,
         scene_fed_by_capture: bool = False,
         document: ZoneDocument | None = None,
+        main_stream: MainStream = NO_MAIN_STREAM,
     ) -> None:
         self.camera_id = camera_id
+        self.main_stream = main_stream
         self.parts = parts
         self.live = live
         self.scene = scene
@@ -238,7 +278,8 @@ class CameraPipeline:
         if frame is None:
             return None
         zone = next((z for z in self.zone_file.zones if z.id == event.zone_id), None)
-        pixels = frame.pixels
+        view = self._view(event, frame)
+        pixels = view.pixels
         reference = self.scene.snapshot().background if self.scene is not None and self.uses_scene else None
         faces = self.parts.faces
         if self.parts.blur_outside_zones:
@@ -249,17 +290,31 @@ class CameraPipeline:
         rendered = render_evidence(
             pixels,
             zone_polygon=zone.polygon if zone is not None else (),
-            objects=event.objects,
-            detections=self._detections_of(frame),
+            objects=view.objects,
+            detections=view.detections,
             camera_id=self.camera_id,
             incident_id=event.incident_id,
             local_time=event.utc.astimezone(self.zone_file.tz),
             policy=EVIDENCE,
-            faces=faces_at(faces, frame.pixels, frame.pixels.shape),
+            faces=faces_at(faces, view.pixels, view.pixels.shape),
             reference=reference,
-            reference_faces=faces_at(faces, reference, frame.pixels.shape),
+            reference_faces=faces_at(faces, reference, view.pixels.shape),
         )
         return rendered
+
+    def _view(self, event: IncidentEvent, frame: Frame) -> EvidenceView:
+        """The main stream's picture when it comes in time, else the analysed frame."""
+        detections = self._detections_of(frame)
+        still = self.main_stream.take()
+        if still is None:
+            return EvidenceView(frame.pixels, event.objects, detections)
+        h, w = still.shape[:2]
+        objects = tuple(
+            replace(o, xyxy=(o.bbox[0] * w, o.bbox[1] * h, o.bbox[2] * w, o.bbox[3] * h))
+            for o in event.objects
+        )
+        found = self.parts.detector.detect(still, self.parts.conf_threshold)
+        return EvidenceView(still, objects, _people_of(detections, frame.resolution_wh, found, (w, h)))
 
     def _detections_of(self, frame: Frame) -> Detections:
         """Every detection of the evidence frame (its people get blurred); detect again if gone."""
@@ -276,3 +331,21 @@ class CameraPipeline:
                 metrics.incidents_opened.labels(camera=self.camera_id, zone=event.zone_id).inc()
             elif event.event is EngineEventKind.CLEARED:
                 metrics.incidents_cleared.labels(camera=self.camera_id, zone=event.zone_id).inc()
+
+
+def _people_of(
+    earlier: Detections, earlier_wh: tuple[int, int], found: Detections, resolution_wh: tuple[int, int]
+) -> Detections:
+    """The people to blur in a picture: those `found` in it, and those of the analysed frame scaled
+    to it (the picture was taken a moment later; whoever was in either is blurred)."""
+    people = earlier[earlier.class_mask(PEOPLE_CLASSES)]
+    (w, h), (fw, fh) = resolution_wh, earlier_wh
+    scale = np.array([w / fw, h / fh, w / fw, h / fh], np.float32)
+    names = found.class_names + tuple(sorted(set(people.labels) - set(found.class_names)))
+    ids = [names.index(label) for label in people.labels]
+    return Detections(
+        np.concatenate([found.xyxy, people.xyxy * scale]),
+        np.concatenate([found.confidence, people.confidence]),
+        np.concatenate([found.class_id, np.array(ids, np.int64)]),
+        names,
+    )

@@ -92,6 +92,10 @@ CASES = [
     (GOOD + "detector:\n  model: missing.onnx\n", 12, "detector.model", "is not a readable file"),
     (_replace("  port: 1883", "  port: 1883\n  reconnect_min_s: 10\n  reconnect_max_s: 5"), 6,
      "mqtt.reconnect_max_s", "must be >= reconnect_min_s"),
+    (_replace("    zones: zones.yaml", "    zones: zones.yaml\n    main_stream_url: usb:1"), 11,
+     "cameras[0].main_stream_url", "main_stream_url must be rtsp://"),
+    (_replace("    zones: zones.yaml", "    zones: zones.yaml\n    main_stream_timeout_s: 0.1"), 11,
+     "cameras[0].main_stream_timeout_s", "greater than or equal to 0.5"),
 ]  # fmt: skip
 
 
@@ -172,6 +176,21 @@ def test_scene_and_evidence_settings_per_node_and_per_camera(tmp_path: Path) -> 
     assert not config.scene_for(first).enabled
     assert config.scene_for(second).static_after_s == 20.0 and config.scene_for(second).width_px == 384
     assert config.evidence.blur_outside_zones and config.evidence.blur_faces
+
+
+def test_a_main_stream_beside_the_analysed_sub_stream(tmp_path: Path) -> None:
+    main = "    main_stream_url: rtsp://cam/Streaming/Channels/101\n    main_stream_timeout_s: 5\n"
+    config = load_node_config(_write(tmp_path, GOOD + main))
+    camera = config.cameras[0]
+    assert (
+        camera.main_stream_url == "rtsp://cam/Streaming/Channels/101" and camera.main_stream_timeout_s == 5.0
+    )
+    assert load_node_config(_write(tmp_path, GOOD)).cameras[0].main_stream_url is None
+    same = GOOD + "    main_stream_url: file:///videos/street.mp4\n"
+    _, problems = validate_node_file(_write(tmp_path, same))
+    assert [(p.line, p.key_path, p.severity) for p in problems] == [
+        (11, "cameras[0].main_stream_url", Severity.WARNING)
+    ]
 
 
 def test_a_bad_scene_key_points_at_its_line(tmp_path: Path) -> None:
