@@ -284,6 +284,8 @@ class NodeRuntime:
         self.scheduler = DetectorScheduler(
             self.detector, self._on_result, conf_threshold=config.detector.conf
         )
+        self.metrics.detector_threads.set(config.detector.threads)
+        self.metrics.detector_workers.set(self.scheduler.workers)
         self.reporter = reporter = CameraStatusReporter(
             config.node_id,
             self.publisher,
@@ -450,10 +452,19 @@ class NodeRuntime:
 
     def _camera_counts(self) -> dict[str, CameraCounts]:
         schedules = self.scheduler.cameras()
-        return {
-            camera_id: CameraCounts(worker.stats().pictures, schedules[camera_id].dropped, len(worker.queue))
-            for camera_id, worker in self.workers.items()
-        }
+        counts = {}
+        for camera_id, worker in self.workers.items():
+            stats = worker.stats()
+            counts[camera_id] = CameraCounts(
+                stats.pictures,
+                schedules[camera_id].dropped,
+                len(worker.queue),
+                capturing=stats.state is not CaptureState.STOPPED,
+                demux_s=stats.demux_s,
+                decode_s=stats.decode_s,
+                convert_s=stats.convert_s,
+            )
+        return counts
 
     def _camera_readings(self) -> dict[str, CameraReading]:
         """For health (the publisher's drain thread): workers may not exist yet at the first one."""

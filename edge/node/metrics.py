@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 log = logging.getLogger(__name__)
 
 CAMERA_STATES = ("starting", "streaming", "reconnecting", "offline", "stopped")
+CAPTURE_STAGES = ("demux", "decode", "convert")  # edge.capture.CaptureStats' CPU seconds
 # Detector latency on an edge CPU: tens of ms (small model) to seconds (large model, busy box).
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -42,6 +43,26 @@ class NodeMetrics:
             "Detector time per frame.",
             ["camera"],
             buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.detector_threads = Gauge(
+            "curbwatch_detector_threads",
+            "Inference threads of the shared detector (detector.threads).",
+            registry=r,
+        )
+        self.detector_workers = Gauge(
+            "curbwatch_detector_workers",
+            "Threads taking frames to the detector; each also runs the cameras' pipelines.",
+            registry=r,
+        )
+        self.capture_threads = Gauge(
+            "curbwatch_capture_threads", "Capture threads running (one per camera).", registry=r
+        )
+        # rate() of it is the share of a core each stage takes (bench/cameras reports the same).
+        self.capture_cpu = Counter(
+            "curbwatch_capture_cpu_seconds",
+            "CPU seconds of a camera's capture thread by stage: demux, decode, convert (YUV to scaled BGR).",
+            ["camera", "stage"],
             registry=r,
         )
         self.queue_depth = Gauge(
@@ -116,6 +137,8 @@ class NodeMetrics:
                 self.evidence_fallbacks,
             ):
                 metric.labels(camera=camera)
+            for stage in CAPTURE_STAGES:
+                self.capture_cpu.labels(camera=camera, stage=stage)
             self.static_regions.labels(camera=camera).set(0)
             self.queue_depth.labels(camera=camera).set(0)
             self.camera_state.labels(camera=camera).state("starting")

@@ -127,6 +127,11 @@ class DetectorScheduler:
         self._wake()
         return schedule
 
+    @property
+    def workers(self) -> int:
+        """Detector worker threads (each runs `on_result`, so the pipelines, for its frames)."""
+        return len(self._threads)
+
     def cameras(self) -> dict[str, CameraSchedule]:
         with self._ready:
             return dict(self._cameras)

@@ -7,7 +7,8 @@
 - Health: the publisher sends `{prefix}/{node}/health` every interval; `health_probe` adds
   each camera's state, last frame, analysed fps and open incidents, and the config sync's
   applied version and latest rejection (with its first `source:line: key: message` problems).
-- Metrics gauges that are polled rather than counted (outbox backlog, queue depth).
+- Metrics that are polled rather than counted (outbox backlog, queue depth, capture threads
+  and their CPU seconds by stage).
 
 The capture layer knows five states; the wire contract (uplink.messages.CameraState) three:
 starting counts as reconnecting (not yet delivering), stopped as offline.
@@ -153,6 +154,11 @@ class CameraCounts:
     captured: int
     dropped: int
     queue_depth: int
+    capturing: bool = True  # its capture thread runs (a file camera's ends with the file)
+    # CPU seconds of its capture thread (edge.capture.CaptureStats), by stage:
+    demux_s: float = 0.0
+    decode_s: float = 0.0
+    convert_s: float = 0.0
 
 
 class StatusLoop:
@@ -212,12 +218,20 @@ class StatusLoop:
     def _count_frames(self) -> None:
         """Workers keep totals; Prometheus counters only go up, so add what is new since last time."""
         metrics = self._metrics
-        for camera_id, counts in self._camera_counts().items():
+        all_counts = self._camera_counts()
+        for camera_id, counts in all_counts.items():
             seen = self._seen.get(camera_id, CameraCounts(0, 0, 0))
             metrics.frames_captured.labels(camera=camera_id).inc(max(0, counts.captured - seen.captured))
             metrics.frames_dropped.labels(camera=camera_id).inc(max(0, counts.dropped - seen.dropped))
             metrics.queue_depth.labels(camera=camera_id).set(counts.queue_depth)
+            for stage, now_s, seen_s in (
+                ("demux", counts.demux_s, seen.demux_s),
+                ("decode", counts.decode_s, seen.decode_s),
+                ("convert", counts.convert_s, seen.convert_s),
+            ):
+                metrics.capture_cpu.labels(camera=camera_id, stage=stage).inc(max(0.0, now_s - seen_s))
             self._seen[camera_id] = counts
+        metrics.capture_threads.set(sum(counts.capturing for counts in all_counts.values()))
 
     def _run(self) -> None:
         while not self._stop.wait(self._tick_s):

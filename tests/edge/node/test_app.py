@@ -252,6 +252,9 @@ def test_node_turns_a_video_into_ordered_incident_events_at_the_centre(
     assert latency == samples[("curbwatch_frames_analysed_total", cam)]
     assert samples[("curbwatch_incidents_opened_total", (*cam, ("zone", "van-bay")))] == 1
     assert samples[("curbwatch_events_enqueued_total", cam)] == len(outbox)
+    # What the box is doing: one detector worker of detector.threads, the camera's capture CPU.
+    assert samples[("curbwatch_detector_threads", ())] == samples[("curbwatch_detector_workers", ())] == 1
+    assert samples[("curbwatch_capture_cpu_seconds_total", (*cam, ("stage", "decode")))] > 0
     assert all(sent for _, _, sent in outbox)
 
 

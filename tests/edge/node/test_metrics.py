@@ -35,6 +35,10 @@ def test_scrape_over_http_shows_what_the_node_counted() -> None:
     metrics.incidents_opened.labels(camera="cam-01", zone="door-1").inc()
     metrics.outbox_backlog.set(7)
     metrics.config_version.set(12)
+    metrics.detector_threads.set(2)
+    metrics.detector_workers.set(1)
+    metrics.capture_threads.set(2)
+    metrics.capture_cpu.labels(camera="cam-01", stage="decode").inc(1.5)
     endpoint = serve_metrics(metrics, "127.0.0.1", free_port())
     try:
         samples = _scrape(endpoint.port)
@@ -53,6 +57,11 @@ def test_scrape_over_http_shows_what_the_node_counted() -> None:
     assert samples[("curbwatch_incidents_opened_total", (*cam1, ("zone", "door-1")))] == 1
     assert samples[("curbwatch_outbox_backlog", ())] == 7
     assert samples[("curbwatch_config_version", ())] == 12
+    assert samples[("curbwatch_detector_threads", ())] == samples[("curbwatch_capture_threads", ())] == 2
+    assert samples[("curbwatch_detector_workers", ())] == 1
+    cpu = "curbwatch_capture_cpu_seconds_total"
+    assert samples[(cpu, (*cam1, ("stage", "decode")))] == 1.5
+    assert samples[(cpu, (*cam2, ("stage", "demux")))] == 0  # present before the first picture
 
 
 def test_registries_are_isolated_and_not_global() -> None:

@@ -126,6 +126,35 @@ def test_snapshots_go_out_at_once_then_every_interval(view: LatestView) -> None:
     assert metrics.registry.get_sample_value("curbwatch_queue_depth", cam) == 1
 
 
+def test_capture_threads_and_their_cpu_seconds_by_stage_are_polled_into_metrics(view: LatestView) -> None:
+    metrics = NodeMetrics()
+    counts = {
+        "cam-01": CameraCounts(10, 0, 0, capturing=True, demux_s=0.5, decode_s=2.0, convert_s=0.25),
+        "cam-02": CameraCounts(10, 0, 0, capturing=False, demux_s=0.1, decode_s=0.4),  # its file ended
+    }
+    loop = StatusLoop(
+        Sink(),
+        metrics,
+        lambda: {},
+        lambda: 0,
+        lambda: counts,
+        snapshot_interval_s=0,
+        snapshot_max_side_px=320,
+        stop_event=threading.Event(),
+    )
+    loop.tick()
+    counts["cam-01"] = CameraCounts(20, 0, 0, capturing=True, demux_s=0.75, decode_s=3.0, convert_s=0.5)
+    loop.tick()
+    sample = metrics.registry.get_sample_value
+    seconds = {
+        stage: sample("curbwatch_capture_cpu_seconds_total", {"camera": "cam-01", "stage": stage})
+        for stage in ("demux", "decode", "convert")
+    }
+    assert seconds == {"demux": 0.75, "decode": 3.0, "convert": 0.5}  # totals, each second counted once
+    assert sample("curbwatch_capture_cpu_seconds_total", {"camera": "cam-02", "stage": "decode"}) == 0.4
+    assert sample("curbwatch_capture_threads") == 1
+
+
 def test_rate_meter_counts_the_last_window_and_a_young_camera_over_its_age() -> None:
     meter = RateMeter(window_s=10.0)
     assert meter.per_second(100.0) == 0.0
