@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-import sqlite_utils
-
 from review_ui.clock import Clock, iso
+from uplink.database import Database
 
 
 def record(
-    db: sqlite_utils.Database,
+    db: Database,
     clock: Clock,
     who: str,
     what: str,

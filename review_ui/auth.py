@@ -11,7 +11,6 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -19,6 +18,7 @@ from review_ui import audit
 from review_ui.clock import Clock, iso, parse_iso
 from review_ui.db import Store
 from review_ui.passwords import password_problem
+from uplink.database import Database
 
 
 class Role(enum.StrEnum):
@@ -67,7 +67,7 @@ def _check_password(password: str, username: str) -> None:
         raise UserError(problem.message, problem.key, **problem.params)
 
 
-def _store_password(db: sqlite_utils.Database, username: str, password: str) -> int:
+def _store_password(db: Database, username: str, password: str) -> int:
     """The new hash; every session of the user ends (API tokens stay). Returns how many ended."""
     db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_hasher.hash(password), username])
     return int(db.execute("DELETE FROM sessions WHERE username = ?", [username]).rowcount)

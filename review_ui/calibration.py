@@ -15,9 +15,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
 from review_ui.clock import parse_iso
+from uplink.database import Database
 
 MIN_CONFIRMED = 3  # fewer confirmed incidents than this say too little to suggest anything
 
@@ -34,7 +33,7 @@ class Suggestion:
 
 
 def suggestions(
-    db: sqlite_utils.Database,
+    db: Database,
     node_id: str,
     camera_id: str,
     current: dict[str, dict[str, float]],

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlite_utils
-
 from review_ui.clock import parse_iso
 from review_ui.db import Store
+from uplink.database import Database
 
 BATCH = 500  # incidents assigned per tick; a backlog drains over a few ticks
 
 
-def assign_new(db: sqlite_utils.Database, window_h: float) -> int:
+def assign_new(db: Database, window_h: float) -> int:
     """Give incidents stored since the last call a case, in the order the ingest stored them
     (rowid); returns how many were assigned. Call inside a write transaction: the progress row
     (case_progress) and the LEFT JOIN keep two review processes from assigning one twice."""
@@ -43,18 +42,19 @@ def assign_new(db: sqlite_utils.Database, window_h: float) -> int:
         if case_id is None:
             cursor = db.execute(
                 "INSERT INTO cases (shop_id, first_opened_at, last_opened_at, occurrences,"
-                " head_incident_id, decided) VALUES (?, ?, ?, 1, ?, ?)",
+                " head_incident_id, decided) VALUES (?, ?, ?, 1, ?, ?) RETURNING id",
                 [shop_id, opened_at, opened_at, incident_id, int(decided is not None)],
             )
-            case_id = int(cursor.lastrowid or 0)
+            case_id = int(cursor.fetchone()[0])
         else:
             # The head is the newest by opening time, also when an older one arrives late.
             db.execute(
                 "UPDATE cases SET occurrences = occurrences + 1,"
                 " head_incident_id = CASE WHEN ? >= last_opened_at THEN ? ELSE head_incident_id END,"
-                " first_opened_at = min(first_opened_at, ?), last_opened_at = max(last_opened_at, ?)"
+                " first_opened_at = CASE WHEN ? < first_opened_at THEN ? ELSE first_opened_at END,"
+                " last_opened_at = CASE WHEN ? > last_opened_at THEN ? ELSE last_opened_at END"
                 " WHERE id = ?",
-                [opened_at, incident_id, opened_at, opened_at, case_id],
+                [opened_at, incident_id, *[opened_at] * 4, case_id],
             )
         db.execute("INSERT INTO case_incidents (incident_id, case_id) VALUES (?, ?)", [incident_id, case_id])
     # Fewer than a batch: nothing unassigned is left up to the newest row.
@@ -63,7 +63,7 @@ def assign_new(db: sqlite_utils.Database, window_h: float) -> int:
     return len(rows)
 
 
-def _open_case(db: sqlite_utils.Database, shop_id: str, opened_at: str, window: timedelta) -> int | None:
+def _open_case(db: Database, shop_id: str, opened_at: str, window: timedelta) -> int | None:
     """The shop's newest case if it is undecided and recent enough to join, else None."""
     row = db.execute(
         "SELECT id, last_opened_at, decided FROM cases WHERE shop_id = ?"
@@ -77,7 +77,7 @@ def _open_case(db: sqlite_utils.Database, shop_id: str, opened_at: str, window: 
     return int(row[0])
 
 
-def mark_decided(db: sqlite_utils.Database, incident_id: str, decided: bool) -> None:
+def mark_decided(db: Database, incident_id: str, decided: bool) -> None:
     """After a verdict on the incident's case (or its undo): the case leaves (or re-enters) the queue."""
     db.execute(
         "UPDATE cases SET decided = ? WHERE id = (SELECT case_id FROM case_incidents WHERE incident_id = ?)",
@@ -85,7 +85,7 @@ def mark_decided(db: sqlite_utils.Database, incident_id: str, decided: bool) -> 
     )
 
 
-def siblings(db: sqlite_utils.Database, incident_id: str) -> list[str]:
+def siblings(db: Database, incident_id: str) -> list[str]:
     """Every incident of this one's case, this one included, oldest first ([id] when unassigned)."""
     ids = [
         r[0]
@@ -100,7 +100,7 @@ def siblings(db: sqlite_utils.Database, incident_id: str) -> list[str]:
     return ids or [incident_id]
 
 
-def case_of(db: sqlite_utils.Database, incident_id: str) -> dict[str, object] | None:
+def case_of(db: Database, incident_id: str) -> dict[str, object] | None:
     """The case row (id, occurrences, first/last opened, head) of an incident, or None."""
     rows = list(
         db.query(

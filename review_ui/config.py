@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from review_ui.reminders.settings import CasePushSettings, EscalationSettings, RobotSettings, SmsSettings
+from uplink.database import DatabaseUrl, parse_url
 from uplink.settings import MqttSettings
 
 Locale = Literal["zh-CN", "en"]
@@ -57,7 +58,14 @@ class CaseSettings(Strict):
 
 
 class ReviewConfig(Strict):
-    db_path: Path = Field(description="review SQLite database (shared with the uplink ingest)")
+    db_path: Path | None = Field(
+        None, description="review SQLite database (shared with the uplink ingest); or database_url"
+    )
+    database_url: str | None = Field(
+        None,
+        description="postgresql://user@host:5432/dbname (the password from PGPASSWORD or ~/.pgpass,"
+        " never here) or sqlite:///path; instead of db_path",
+    )
     evidence_dir: Path = Field(description="directory the ingest writes evidence and snapshots into")
     secret_key_file: Path = Field(description="file with the server secret (login CSRF, signing)")
     bind: str = Field("127.0.0.1", description="HTTP bind address")
@@ -92,6 +100,24 @@ class ReviewConfig(Strict):
     robots: RobotSettings = Field(default_factory=lambda: RobotSettings.model_validate({}))
     case_push: CasePushSettings = Field(default_factory=lambda: CasePushSettings.model_validate({}))
     escalation: EscalationSettings = Field(default_factory=lambda: EscalationSettings.model_validate({}))
+
+    @property
+    def database(self) -> DatabaseUrl:
+        """Where the review database is (uplink.database): db_path or database_url."""
+        return parse_url(self.database_url if self.database_url is not None else str(self.db_path))
+
+    @model_validator(mode="after")
+    def _one_database(self) -> ReviewConfig:
+        if (self.db_path is None) == (self.database_url is None):
+            raise ValueError("give db_path (SQLite) or database_url (PostgreSQL or sqlite:///), not both")
+        if self.database_url is not None:
+            try:
+                parse_url(self.database_url)
+            except ValueError as exc:
+                raise ValueError(f"database_url: {exc}") from None
+            if "@" in self.database_url and ":" in self.database_url.split("://", 1)[1].split("@")[0]:
+                raise ValueError("database_url: no password in the config; use PGPASSWORD or ~/.pgpass")
+        return self
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> ReviewConfig:

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from review_ui.clock import iso, parse_iso
 from review_ui.queries import camera_overview
+from uplink.database import Database
 
 LOOP_TARGET_S = 180.0  # the district's promise: detection to reminder in under 3 minutes
 LOOPS = ("opened_to_verdict", "verdict_to_reminder", "opened_to_reminder", "reminder_to_rectified")
@@ -148,9 +147,7 @@ def _seconds(later: str | None, earlier: str | None) -> float | None:
     return max(0.0, (parse_iso(later) - parse_iso(earlier)).total_seconds())
 
 
-def build(
-    db: sqlite_utils.Database, start: datetime, end: datetime, flt: DashboardFilter, now: datetime
-) -> Dashboard:
+def build(db: Database, start: datetime, end: datetime, flt: DashboardFilter, now: datetime) -> Dashboard:
     """Every figure for incidents opened in [start, end) that pass the filter."""
     where, params = flt.clause()
     rows = list(
@@ -233,7 +230,7 @@ def build(
     )
 
 
-def _reminders_sent(db: sqlite_utils.Database, rows: list[dict[str, Any]], start: datetime) -> dict[str, str]:
+def _reminders_sent(db: Database, rows: list[dict[str, Any]], start: datetime) -> dict[str, str]:
     """incident id -> when its reminder was first sent. A case's one reminder names its newest
     occurrence; the case's other occurrences were reminded by it too."""
     by_incident: dict[str, str] = {}
@@ -242,7 +239,7 @@ def _reminders_sent(db: sqlite_utils.Database, rows: list[dict[str, Any]], start
         "SELECT r.incident_id, min(r.sent_at), ci.case_id FROM reminders r"
         " LEFT JOIN case_incidents ci ON ci.incident_id = r.incident_id"
         " WHERE r.sent_at IS NOT NULL AND r.created_at >= ? AND r.step = 'reminder'"  # the shop's first
-        " GROUP BY r.incident_id",
+        " GROUP BY r.incident_id, ci.case_id",
         [iso(start)],
     ):
         by_incident[incident_id] = sent_at
@@ -256,7 +253,7 @@ def _reminders_sent(db: sqlite_utils.Database, rows: list[dict[str, Any]], start
     return sent
 
 
-def _deliveries(db: sqlite_utils.Database, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+def _deliveries(db: Database, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
     """channel -> {status: n} of the period's outbox rows, with the SMS receipts
     (`delivery_delivered`, `delivery_undelivered`) where the provider reported them."""
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -271,9 +268,7 @@ def _deliveries(db: sqlite_utils.Database, start: datetime, end: datetime) -> di
     return {channel: dict(counts) for channel, counts in out.items()}
 
 
-def _cameras_attention(
-    db: sqlite_utils.Database, flt: DashboardFilter, now: datetime
-) -> list[dict[str, Any]]:
+def _cameras_attention(db: Database, flt: DashboardFilter, now: datetime) -> list[dict[str, Any]]:
     """Cameras offline or reconnecting, obstructed or moved, or silent for SILENT_AFTER."""
     _nodes, cameras = camera_overview(db)
     found = []

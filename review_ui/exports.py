@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import sqlite_utils
-
 from review_ui import audit
 from review_ui.clock import Clock
 from review_ui.db import Store
 from review_ui.evidence_view import EvidenceObject, EvidenceUnreadable, evidence_objects, object_close_up
 from review_ui.files import stored_file
+from uplink.database import Database
 from uplink.files import jpeg_size
 
 MANIFEST = "manifest.jsonl"
@@ -60,7 +59,7 @@ def check_since(since: str) -> str:
     return since
 
 
-def _rows(db: sqlite_utils.Database, since: str) -> list[dict[str, Any]]:
+def _rows(db: Database, since: str) -> list[dict[str, Any]]:
     # verdicts.at is UTC ISO 8601 text, so a date or a shorter stamp compares as a prefix.
     return list(
         db.query(

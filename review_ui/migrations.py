@@ -7,14 +7,20 @@ because the ingest may create its tables after our migrations ran.
 
 from __future__ import annotations
 
-import sqlite_utils
-from sqlite_utils import Migrations
+from pathlib import Path
 
-migrations = Migrations("review_ui")
+from uplink.database import Database
+from uplink.database.migrations import Migrations
+
+migrations = Migrations(
+    "review_ui",
+    postgres_baseline=Path(__file__).with_name("schema_postgres.sql"),
+    baseline_through="m010_verdict_username",
+)
 
 
 @migrations()
-def m001_users_sessions(db: sqlite_utils.Database) -> None:
+def m001_users_sessions(db: Database) -> None:
     db.execute(
         """CREATE TABLE users (
             username TEXT PRIMARY KEY,
@@ -44,7 +50,7 @@ def m001_users_sessions(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m002_shops(db: sqlite_utils.Database) -> None:
+def m002_shops(db: Database) -> None:
     db.execute(
         """CREATE TABLE shops (
             id TEXT PRIMARY KEY,
@@ -59,7 +65,7 @@ def m002_shops(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m003_review(db: sqlite_utils.Database) -> None:
+def m003_review(db: Database) -> None:
     db.execute(
         """CREATE TABLE verdicts (
             id INTEGER PRIMARY KEY,
@@ -125,7 +131,7 @@ def m003_review(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m004_workflow_opened_at(db: sqlite_utils.Database) -> None:
+def m004_workflow_opened_at(db: Database) -> None:
     """A copy of the incident's opened_at, so a status view sorts on one index (status, opened_at)."""
     db.execute("ALTER TABLE workflow ADD COLUMN opened_at TEXT")
     if "incidents" in db.table_names():
@@ -137,7 +143,7 @@ def m004_workflow_opened_at(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m005_cases(db: sqlite_utils.Database) -> None:
+def m005_cases(db: Database) -> None:
     """Repeat incidents of one shop grouped into one case (review_ui.cases); `head` is the newest."""
     db.execute(
         """CREATE TABLE cases (
@@ -158,7 +164,7 @@ def m005_cases(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m006_reminder_channels(db: sqlite_utils.Database) -> None:
+def m006_reminder_channels(db: Database) -> None:
     """SMS for shops; group robots and the city's case system for the escalation ladder.
 
     SQLite cannot alter a CHECK, so both tables are rebuilt. A reminder row now names its ladder
@@ -219,7 +225,7 @@ def m006_reminder_channels(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m007_fixture_proposals(db: sqlite_utils.Database) -> None:
+def m007_fixture_proposals(db: Database) -> None:
     """A rejected object proposed as a fixture of its zone (review_ui.proposals)."""
     db.execute(
         """CREATE TABLE fixture_proposals (
@@ -240,7 +246,7 @@ def m007_fixture_proposals(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m008_case_waiting(db: sqlite_utils.Database) -> None:
+def m008_case_waiting(db: Database) -> None:
     """The queue of cases waiting for a verdict along one index, and the assigner's progress.
 
     `decided` is kept by review.Reviewer (verdict: 1, undo: 0); `case_progress.last_rowid` is the
@@ -267,9 +273,15 @@ def m008_case_waiting(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m009_case_heads(db: sqlite_utils.Database) -> None:
+def m009_case_heads(db: Database) -> None:
     """A filtered queue finds incidents first (camera, zone, shop), then whether each heads a case."""
     db.execute("CREATE INDEX cases_head ON cases(head_incident_id)")
+
+
+@migrations()
+def m010_verdict_username(db: Database) -> None:
+    """`user` is a reserved word in PostgreSQL (unquoted it reads the session's user)."""
+    db.execute("ALTER TABLE verdicts RENAME COLUMN user TO username")
 
 
 INCIDENT_INDEXES = {
@@ -282,7 +294,7 @@ INCIDENT_INDEXES = {
 }
 
 
-def ensure_incident_indexes(db: sqlite_utils.Database) -> None:
+def ensure_incident_indexes(db: Database) -> None:
     """Read indexes on the ingest's incidents table; a no-op until that table exists."""
     tables = set(db.table_names())
     for name, target in INCIDENT_INDEXES.items():
@@ -291,12 +303,13 @@ def ensure_incident_indexes(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
 
-def drop_incident_indexes(db: sqlite_utils.Database) -> None:
+def drop_incident_indexes(db: Database) -> None:
     """For the benchmark's with/without comparison."""
     for name in INCIDENT_INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {name}")
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    migrations.apply(db)
-    ensure_incident_indexes(db)
+def migrate(db: Database) -> None:
+    with db.transaction():
+        migrations.apply(db)
+        ensure_incident_indexes(db)

@@ -15,13 +15,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from review_ui import audit, zone_versions
 from review_ui.clock import Clock, iso
 from review_ui.db import Store
 from review_ui.zone_configs import SavedConfig, ZoneConfigs
 from review_ui.zone_yaml import merge
+from uplink.database import Database
 from zones.yaml_source import ConfigFileError, parse_text
 
 # Looser than the schema's 0.5: a detector finds a group of objects as a whole and as parts (two
@@ -45,7 +44,7 @@ class Accepted:
     saved: SavedConfig
 
 
-def editor_document(db: sqlite_utils.Database, node_id: str, camera_id: str) -> str | None:
+def editor_document(db: Database, node_id: str, camera_id: str) -> str | None:
     """The document the zone editor opens with: the newest stored version, else the edge's."""
     stored = zone_versions.latest_document(db, node_id, camera_id)
     if stored is not None:
@@ -68,7 +67,7 @@ def _objects_of(label: str, bbox_json: str | None, objects_json: str | None) -> 
     return found
 
 
-def propose(db: sqlite_utils.Database, clock: Clock, incident_id: str, user: str, ip: str = "") -> int:
+def propose(db: Database, clock: Clock, incident_id: str, user: str, ip: str = "") -> int:
     """Inside the rejection's transaction: the incident's objects as one fixture proposal."""
     row = db.execute(
         "SELECT node_id, camera_id, zone_id, label, bbox, objects FROM incidents WHERE incident_id = ?",
@@ -82,17 +81,17 @@ def propose(db: sqlite_utils.Database, clock: Clock, incident_id: str, user: str
         raise ProposalError("the incident has no object box to make a fixture of", "proposal_no_box", 422)
     cursor = db.execute(
         "INSERT INTO fixture_proposals (incident_id, node_id, camera_id, zone_id, fixtures,"
-        " proposed_by, proposed_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+        " proposed_by, proposed_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') RETURNING id",
         [incident_id, node_id, camera_id, zone_id, json.dumps(fixtures), user, iso(clock.now())],
     )
-    proposal_id = int(cursor.lastrowid or 0)
+    proposal_id = int(cursor.fetchone()[0])
     audit.record(
         db, clock, user, "fixture.propose", incident_id, {"proposal": proposal_id, "fixtures": fixtures}, ip
     )
     return proposal_id
 
 
-def pending(db: sqlite_utils.Database, node_id: str, camera_id: str) -> list[dict[str, Any]]:
+def pending(db: Database, node_id: str, camera_id: str) -> list[dict[str, Any]]:
     rows = list(
         db.query(
             "SELECT p.*, v.reason FROM fixture_proposals p"

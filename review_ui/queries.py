@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
+from uplink.database import Database
 
 STATUSES = ("pending", "confirmed", "reminded", "rectified", "escalated", "rejected")
 PAGE_SIZE = 50
@@ -67,7 +67,7 @@ def _join(*parts: str) -> str:
     return (" WHERE " + " AND ".join(kept)) if kept else ""
 
 
-def queue(db: sqlite_utils.Database, flt: QueueFilter) -> QueuePage:
+def queue(db: Database, flt: QueueFilter) -> QueuePage:
     base_where, base_params = flt.clause()
     status_where, status_params = flt.status_clause()
     columns = (
@@ -133,7 +133,7 @@ def _waiting(columns: str, also: str) -> str:
     )
 
 
-def status_counts(db: sqlite_utils.Database, flt: QueueFilter) -> dict[str, int]:
+def status_counts(db: Database, flt: QueueFilter) -> dict[str, int]:
     """Incidents per status; `pending` counts what the pending queue lists: cases, not occurrences."""
     base_where, params = flt.clause()
     counts = dict.fromkeys(STATUSES, 0)
@@ -149,12 +149,12 @@ def status_counts(db: sqlite_utils.Database, flt: QueueFilter) -> dict[str, int]
         counts[status] = n
     also = f" AND {base_where}" if base_where else ""
     counts["pending"] += db.execute(
-        "SELECT count(*) FROM (" + _waiting("SELECT i.incident_id", also) + ")", [*params, *params]
+        "SELECT count(*) FROM (" + _waiting("SELECT i.incident_id", also) + ") AS waiting", [*params, *params]
     ).fetchone()[0]
     return counts
 
 
-def filter_options(db: sqlite_utils.Database) -> dict[str, list[str]]:
+def filter_options(db: Database) -> dict[str, list[str]]:
     """Known cameras, zones and shops for the filter drop-downs (small tables / distinct scans)."""
 
     def distinct(sql: str) -> list[str]:
@@ -169,7 +169,7 @@ def filter_options(db: sqlite_utils.Database) -> dict[str, list[str]]:
     }
 
 
-def incident(db: sqlite_utils.Database, incident_id: str) -> dict[str, Any] | None:
+def incident(db: Database, incident_id: str) -> dict[str, Any] | None:
     rows = list(
         db.query(
             "SELECT i.*, COALESCE(w.status, 'pending') AS status, w.deadline_at"
@@ -189,7 +189,7 @@ def incident(db: sqlite_utils.Database, incident_id: str) -> dict[str, Any] | No
     return row
 
 
-def events(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
+def events(db: Database, incident_id: str) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT seq, event, at, received_at FROM incident_events WHERE incident_id = ? ORDER BY seq",
@@ -198,16 +198,17 @@ def events(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
     )
 
 
-def verdicts(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
+def verdicts(db: Database, incident_id: str) -> list[dict[str, Any]]:
     return list(
         db.query(
-            "SELECT verdict, reason, note, user, at FROM verdicts WHERE incident_id = ? ORDER BY id",
+            'SELECT verdict, reason, note, username AS "user", at FROM verdicts'
+            " WHERE incident_id = ? ORDER BY id",
             [incident_id],
         )
     )
 
 
-def reminders_for(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
+def reminders_for(db: Database, incident_id: str) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT id, channel, target, status, attempts, last_error, deadline_at, sent_at, step,"
@@ -218,7 +219,7 @@ def reminders_for(db: sqlite_utils.Database, incident_id: str) -> list[dict[str,
     )
 
 
-def shop_history(db: sqlite_utils.Database, shop_id: str, limit: int = 20) -> list[dict[str, Any]]:
+def shop_history(db: Database, shop_id: str, limit: int = 20) -> list[dict[str, Any]]:
     return list(
         db.query(
             "SELECT i.incident_id, i.label, i.opened_at, i.state, COALESCE(w.status, 'pending') AS status"
@@ -229,7 +230,7 @@ def shop_history(db: sqlite_utils.Database, shop_id: str, limit: int = 20) -> li
     )
 
 
-def case_occurrences(db: sqlite_utils.Database, incident_id: str) -> list[dict[str, Any]]:
+def case_occurrences(db: Database, incident_id: str) -> list[dict[str, Any]]:
     """Every occurrence of this incident's case, oldest first (just itself when it has no case)."""
     return list(
         db.query(
@@ -244,7 +245,7 @@ def case_occurrences(db: sqlite_utils.Database, incident_id: str) -> list[dict[s
     )
 
 
-def change_token(db: sqlite_utils.Database) -> str:
+def change_token(db: Database) -> str:
     """A cheap value that changes whenever the queue could: events, verdicts, moves, case joins."""
     events = db.execute("SELECT max(received_at) FROM incident_events").fetchone()[0]
     verdict = db.execute("SELECT max(id) FROM verdicts").fetchone()[0]
@@ -256,7 +257,7 @@ def change_token(db: sqlite_utils.Database) -> str:
 SCENE_VIEWS = frozenset({"learning", "watching", "view_changed", "obstructed"})
 
 
-def camera_overview(db: sqlite_utils.Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def camera_overview(db: Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The cameras & nodes page: nodes with their last health, cameras with what health adds.
 
     A camera's `state` comes from its retained status topic (sent on every change) when there

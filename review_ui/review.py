@@ -15,11 +15,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
 from review_ui import audit, cases, proposals
 from review_ui.clock import Clock, iso, parse_iso
 from review_ui.db import Store
+from uplink.database import Database
 
 
 class Verdict(enum.StrEnum):
@@ -144,7 +143,7 @@ class Reviewer:
 
     def _decide(
         self,
-        db: sqlite_utils.Database,
+        db: Database,
         member: dict[str, object],
         verdict: Verdict,
         reason: RejectReason | None,
@@ -155,7 +154,8 @@ class Reviewer:
         now: datetime,
     ) -> None:
         db.execute(
-            "INSERT INTO verdicts (incident_id, verdict, reason, note, user, at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO verdicts (incident_id, verdict, reason, note, username, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             [member["incident_id"], verdict.value, reason.value if reason else None, note, user, iso(now)],
         )
         db.execute(
@@ -167,7 +167,7 @@ class Reviewer:
 
     def _queue_reminder(
         self,
-        db: sqlite_utils.Database,
+        db: Database,
         incident_id: str,
         shop_id: str,
         user: str,
@@ -188,7 +188,7 @@ class Reviewer:
         cursor = db.execute(
             "INSERT INTO reminders (incident_id, shop_id, channel, target, locale, status,"
             " attempts, next_attempt_at, deadline_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) RETURNING id",
             [
                 incident_id,
                 shop_id,
@@ -200,7 +200,7 @@ class Reviewer:
                 iso(now),
             ],
         )
-        reminder_id = int(cursor.lastrowid or 0)
+        reminder_id = int(cursor.fetchone()[0])
         audit.record(
             db,
             self.clock,
@@ -266,7 +266,7 @@ class Reviewer:
         return reopened
 
 
-def _undecided(db: sqlite_utils.Database, incident_ids: list[str]) -> list[dict[str, object]]:
+def _undecided(db: Database, incident_ids: list[str]) -> list[dict[str, object]]:
     """The incidents among these without a verdict yet, oldest first."""
     marks = ",".join("?" * len(incident_ids))
     return list(
@@ -280,17 +280,18 @@ def _undecided(db: sqlite_utils.Database, incident_ids: list[str]) -> list[dict[
     )
 
 
-def _last_verdict(db: sqlite_utils.Database, incident_id: str) -> dict[str, str] | None:
+def _last_verdict(db: Database, incident_id: str) -> dict[str, str] | None:
     rows = list(
         db.query(
-            "SELECT verdict, user, at FROM verdicts WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
+            'SELECT verdict, username AS "user", at FROM verdicts'
+            " WHERE incident_id = ? ORDER BY id DESC LIMIT 1",
             [incident_id],
         )
     )
     return rows[0] if rows else None
 
 
-def _sent_since(db: sqlite_utils.Database, incident_ids: list[str], at: str) -> bool:
+def _sent_since(db: Database, incident_ids: list[str], at: str) -> bool:
     """Did a reminder of these incidents, created by the verdict at `at`, already go out (or try)?"""
     marks = ",".join("?" * len(incident_ids))
     row = db.execute(

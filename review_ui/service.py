@@ -53,9 +53,10 @@ log = logging.getLogger(__name__)
 
 def open_store(config: ReviewConfig) -> Store:
     """The ingest's tables (its migrations), then ours, then our read indexes."""
-    config.db_path.parent.mkdir(parents=True, exist_ok=True)
-    open_review_database(config.db_path).close()
-    store = Store(config.db_path)
+    if config.database.dialect == "sqlite":
+        config.database.path.parent.mkdir(parents=True, exist_ok=True)
+    open_review_database(config.database).close()
+    store = Store(config.database)
     with store.writer_unlocked() as db:
         migrate(db)
     return store
@@ -100,7 +101,7 @@ class ReviewServer:
             publisher = UplinkConfigPublisher(settings)
             self.ingest = IngestService(
                 settings,
-                config.db_path,
+                config.database,
                 config.evidence_dir,
                 on_change=self._ingested,
             )

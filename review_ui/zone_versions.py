@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
+from uplink.database import Database
 
 
 def sha256_of(document: str) -> str:
@@ -32,11 +32,11 @@ class EdgeZones:
     at: str
 
 
-def _table_exists(db: sqlite_utils.Database, name: str) -> bool:
+def _table_exists(db: Database, name: str) -> bool:
     return name in db.table_names()
 
 
-def edge_zones(db: sqlite_utils.Database, node_id: str, camera_id: str) -> EdgeZones | None:
+def edge_zones(db: Database, node_id: str, camera_id: str) -> EdgeZones | None:
     if not _table_exists(db, "zone_reports"):  # the ingest has not migrated this database yet
         return None
     row = db.execute(
@@ -48,7 +48,7 @@ def edge_zones(db: sqlite_utils.Database, node_id: str, camera_id: str) -> EdgeZ
     return None if row is None else EdgeZones(*row)
 
 
-def history(db: sqlite_utils.Database, node_id: str, camera_id: str, limit: int = 50) -> list[dict[str, Any]]:
+def history(db: Database, node_id: str, camera_id: str, limit: int = 50) -> list[dict[str, Any]]:
     """Stored versions, newest first, each with `applied` (the node reached that version) and
     `running` (the camera reports running exactly this text)."""
     running = edge_zones(db, node_id, camera_id)
@@ -66,7 +66,7 @@ def history(db: sqlite_utils.Database, node_id: str, camera_id: str, limit: int 
     return rows
 
 
-def stored_document(db: sqlite_utils.Database, node_id: str, camera_id: str, version: int) -> str | None:
+def stored_document(db: Database, node_id: str, camera_id: str, version: int) -> str | None:
     row = db.execute(
         "SELECT document FROM zone_configs WHERE node_id = ? AND camera_id = ? AND version = ?",
         [node_id, camera_id, version],
@@ -74,7 +74,7 @@ def stored_document(db: sqlite_utils.Database, node_id: str, camera_id: str, ver
     return None if row is None else str(row[0])
 
 
-def incident_document(db: sqlite_utils.Database, incident: dict[str, Any]) -> str | None:
+def incident_document(db: Database, incident: dict[str, Any]) -> str | None:
     """The zone text the edge ran when it raised `incident`; None when that is not known."""
     node_id, camera_id = incident["node_id"], incident["camera_id"]
     sha = incident.get("zones_sha256")
@@ -100,7 +100,7 @@ def incident_document(db: sqlite_utils.Database, incident: dict[str, Any]) -> st
     return None
 
 
-def latest_document(db: sqlite_utils.Database, node_id: str, camera_id: str) -> str | None:
+def latest_document(db: Database, node_id: str, camera_id: str) -> str | None:
     row = db.execute(
         "SELECT document FROM zone_configs WHERE node_id = ? AND camera_id = ? ORDER BY version DESC LIMIT 1",
         [node_id, camera_id],
@@ -118,7 +118,7 @@ class Baseline:
     path: str | None = None
 
 
-def baseline(db: sqlite_utils.Database, node_id: str, camera_id: str) -> Baseline:
+def baseline(db: Database, node_id: str, camera_id: str) -> Baseline:
     edge = edge_zones(db, node_id, camera_id)
     if edge is not None and edge.document is not None:
         return Baseline("edge", edge.document, edge.config_version, edge.path)

@@ -58,3 +58,12 @@ def own_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     """A Mosquitto for one test that may stop and restart it (outage tests)."""
     with MosquittoBroker(tmp_path / "mosquitto") as running:
         yield running
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """PostgreSQL runs (tests/support/database.py): the per-test databases go at the end."""
+    yield
+    from tests.support.database import drop_all
+
+    drop_all()

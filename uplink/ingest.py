@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
-import sqlite_utils
 from pydantic import ValidationError
 
 from uplink.clock import Clock, format_utc, utc_now
+from uplink.database import Database
 from uplink.files import JPEG_MAGIC, write_atomic
 from uplink.messages import (
     CAMERA_STATUS_SCHEMA_V1,
@@ -40,7 +40,6 @@ from uplink.messages import (
     WireModel,
     ZonesReport,
 )
-from uplink.sqlite import write_transaction
 from uplink.topics import DEFAULT_PREFIX, ParsedTopic, TopicError, TopicKind, Topics
 
 log = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ class Rejected(Exception):
 class Ingest:
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: Database,
         evidence_dir: Path,
         *,
         prefix: str = DEFAULT_PREFIX,
@@ -111,7 +110,7 @@ class Ingest:
         """One transaction for the batch, one savepoint per message. Raises only when the
         database itself fails (then nothing of the batch is committed and it can be retried)."""
         outcomes = []
-        with write_transaction(self.db):
+        with self.db.transaction():
             for topic, payload in messages:
                 outcomes.append(self._handle_one(topic, payload))
         if self._on_change is not None:
@@ -234,16 +233,14 @@ class Ingest:
 
     def _incident(self, message: IncidentMessageV1, received_at: str) -> IngestOutcome:
         incident_id = str(message.incident_id)
-        cursor = self.db.conn.execute("SELECT * FROM incidents WHERE incident_id = ?", [incident_id])
-        found = cursor.fetchone()
-        existing = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
+        existing = next(self.db.query("SELECT * FROM incidents WHERE incident_id = ?", [incident_id]), None)
         if existing is not None and existing["node_id"] != message.node_id:
             raise Rejected(
                 f"incident {incident_id} belongs to node {existing['node_id']}, not {message.node_id}"
             )
         inserted = self.db.execute(
-            "INSERT OR IGNORE INTO incident_events (incident_id, seq, event, at, payload, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO incident_events (incident_id, seq, event, at, payload, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
                 incident_id,
                 message.seq,
@@ -297,7 +294,7 @@ class Ingest:
         return stored(OutcomeKind.STORED if newer else OutcomeKind.LATE)
 
 
-def _upsert(db: sqlite_utils.Database, table: str, row: dict[str, Any], keys: tuple[str, ...]) -> None:
+def _upsert(db: Database, table: str, row: dict[str, Any], keys: tuple[str, ...]) -> None:
     """Insert or update only the given columns. Plain SQL: sqlite-utils' upsert introspects the
     table on every call, which halved ingest throughput. Names come from this module, not input."""
     names = ", ".join(row)

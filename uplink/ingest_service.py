@@ -22,6 +22,7 @@ from uuid import UUID
 import paho.mqtt.client as mqtt
 
 from uplink.clock import Clock, utc_now
+from uplink.database import DatabaseUrl, parse_url
 from uplink.ingest import DEFAULT_MAX_PAYLOAD_BYTES, Ingest, IngestOutcome
 from uplink.messages import MAX_ACKED_EVENTS, AckedEvent, StoredAck, to_json
 from uplink.mqtt import ClientFactory, new_client
@@ -45,7 +46,7 @@ class IngestService:
     def __init__(
         self,
         settings: MqttSettings,
-        db_path: str | Path,
+        database: str | Path | DatabaseUrl,
         evidence_dir: str | Path,
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
@@ -56,7 +57,7 @@ class IngestService:
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
-        self.db_path = Path(db_path)
+        self.database = database if isinstance(database, DatabaseUrl) else parse_url(database)
         self.evidence_dir = Path(evidence_dir)
         self.topics = Topics(settings.prefix)
         self._max_payload_bytes = max_payload_bytes
@@ -80,7 +81,7 @@ class IngestService:
     def start(self) -> None:
         # Migrate here, not in the thread, so a broken database fails start() loudly.
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
-        open_review_database(self.db_path, synchronous=self._synchronous).close()
+        open_review_database(self.database, synchronous=self._synchronous).close()
         self._thread = threading.Thread(target=self._write_loop, name="uplink-ingest-writer", daemon=True)
         self._thread.start()
         self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
@@ -130,7 +131,7 @@ class IngestService:
     # -- writer thread ------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        db = open_review_database(self.db_path, synchronous=self._synchronous)
+        db = open_review_database(self.database, synchronous=self._synchronous)
         ingest = Ingest(
             db,
             self.evidence_dir,

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m uplink.ingest_worker", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--db", required=True, help="review SQLite database")
+    parser.add_argument("--db", required=True, help="review database: a SQLite path or a postgresql:// URL")
     parser.add_argument("--evidence-dir", required=True, help="where evidence JPEGs are written")
     parser.add_argument("--client-id", required=True, help="this worker's MQTT client id (one per worker)")
     parser.add_argument("--shared-group", default=None, help="$share group; omit for a single ingest")

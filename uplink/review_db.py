@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlite_utils
+from uplink.database import Database, DatabaseUrl, open_database
+from uplink.database.migrations import Migrations
+from uplink.sqlite import Synchronous
 
-from uplink.sqlite import Synchronous, open_database, write_transaction
-
-migrations = sqlite_utils.Migrations("curbwatch.uplink.review")
+migrations = Migrations(
+    "curbwatch.uplink.review",
+    postgres_baseline=Path(__file__).with_name("review_db_postgres.sql"),
+    baseline_through="m005_evidence_objects",
+)
 
 
 @migrations()
-def m001_ingest_tables(db: sqlite_utils.Database) -> None:
+def m001_ingest_tables(db: Database) -> None:
     db.executescript(
         """
         CREATE TABLE incidents (
@@ -78,7 +82,7 @@ def m001_ingest_tables(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m002_camera_view(db: sqlite_utils.Database) -> None:
+def m002_camera_view(db: Database) -> None:
     # The scene model's view from curbwatch.camera-status/2: the tamper alarm of a camera.
     db.execute(
         "ALTER TABLE cameras ADD COLUMN view TEXT"
@@ -87,13 +91,13 @@ def m002_camera_view(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m003_before_now(db: sqlite_utils.Database) -> None:
+def m003_before_now(db: Database) -> None:
     # curbwatch.incident/2: the zone before (clean background) | now, beside the evidence.
     db.execute("ALTER TABLE incidents ADD COLUMN before_now_path TEXT")
 
 
 @migrations()
-def m004_zone_documents(db: sqlite_utils.Database) -> None:
+def m004_zone_documents(db: Database) -> None:
     # curbwatch.zones/1: every zone document a camera has run, by its sha256, so the editor can
     # start from what the edge enforces and an old incident is drawn with its own zones;
     # curbwatch.incident/3 names that document on the incident.
@@ -119,15 +123,16 @@ def m004_zone_documents(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m005_evidence_objects(db: sqlite_utils.Database) -> None:
+def m005_evidence_objects(db: Database) -> None:
     # curbwatch.incident/3: the objects as numbered in the stored evidence picture, JSON
     # [{label, confidence, bbox}] (tag 1 first); NULL when the picture came without them.
     db.execute("ALTER TABLE incidents ADD COLUMN evidence_objects TEXT")
 
 
-def open_review_database(path: str | Path, *, synchronous: Synchronous = "FULL") -> sqlite_utils.Database:
-    """Open (creating and migrating if needed) the review database."""
-    db = open_database(path, synchronous=synchronous)
-    with write_transaction(db):
+def open_review_database(where: str | Path | DatabaseUrl, *, synchronous: Synchronous = "FULL") -> Database:
+    """Open (creating and migrating if needed) the review database: a SQLite path or URL, or a
+    postgresql:// URL (uplink.database)."""
+    db = open_database(where, synchronous=synchronous)
+    with db.transaction():
         migrations.apply(db)
     return db

@@ -9,8 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-import sqlite_utils
-
 from review_ui import audit
 from review_ui.cases import CaseAssigner
 from review_ui.clock import Clock, iso
@@ -20,6 +18,7 @@ from review_ui.files import stored_file
 from review_ui.reminders.channels import Channel, DeliveryError, UnavailableChannel
 from review_ui.reminders.message import ReminderContent
 from review_ui.reminders.sms_window import SmsSendWindow
+from uplink.database import Database
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -156,9 +155,7 @@ class Dispatcher:
             )
             self._record_sent(db, row, provider_ref)
 
-    def _record_sent(
-        self, db: sqlite_utils.Database, row: Mapping[str, object], provider_ref: str | None
-    ) -> None:
+    def _record_sent(self, db: Database, row: Mapping[str, object], provider_ref: str | None) -> None:
         detail = {"reminder_id": row["id"], "channel": row["channel"], "step": row["step"]}
         if provider_ref is not None:
             detail["provider_ref"] = provider_ref

@@ -10,12 +10,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 
-import sqlite_utils
-
 from review_ui import audit
 from review_ui.clock import Clock, iso, parse_iso
 from review_ui.db import Store
 from review_ui.reminders.settings import EscalationSettings, RobotSettings
+from uplink.database import Database
 
 ANNOUNCE_MARGIN = timedelta(minutes=2)
 INSPECTORS = "inspectors"  # the target shown for group posts; the robot's URL stays secret
@@ -69,7 +68,7 @@ class EscalationLadder:
                 queued += self._announce(db, now)
         return queued
 
-    def _climb(self, db: sqlite_utils.Database, now: datetime) -> int:
+    def _climb(self, db: Database, now: datetime) -> int:
         firsts = db.execute(
             "SELECT r.id, r.incident_id, r.shop_id, r.channel, r.target, r.locale, r.deadline_at, r.sent_at"
             " FROM reminders r JOIN workflow w ON w.incident_id = r.incident_id"
@@ -104,7 +103,7 @@ class EscalationLadder:
                 queued += 1
         return queued
 
-    def _announce(self, db: sqlite_utils.Database, now: datetime) -> int:
+    def _announce(self, db: Database, now: datetime) -> int:
         # received_at is the ingest's clock, set before its commit: several ingest workers can
         # commit out of order, so the scan looks back a margin and skips what it announced.
         fresh = db.execute(
@@ -122,7 +121,7 @@ class EscalationLadder:
 
 
 def _queue(
-    db: sqlite_utils.Database,
+    db: Database,
     now: datetime,
     incident_id: str,
     shop_id: str,
@@ -133,7 +132,8 @@ def _queue(
     channel, target, locale = route
     cursor = db.execute(
         "INSERT INTO reminders (incident_id, shop_id, channel, target, locale, status, attempts,"
-        " next_attempt_at, deadline_at, created_at, step) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)",
+        " next_attempt_at, deadline_at, created_at, step)"
+        " VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) RETURNING id",
         [incident_id, shop_id, channel, target, locale, iso(now), deadline_at, iso(now), step.value],
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-import sqlite_utils
-
 from review_ui.clock import iso, parse_iso
 from review_ui.localtime import display_zone
 from review_ui.reminders.settings import QuietHours, SmsSettings
+from uplink.database import Database
 
 
 def _hhmm(text: str) -> time:
@@ -40,9 +39,7 @@ class SmsSendWindow:
         self.timezone = timezone
         self.window = timedelta(hours=settings.per_shop_window_h)
 
-    def hold_until(
-        self, db: sqlite_utils.Database, shop_id: str, now: datetime
-    ) -> tuple[datetime, str] | None:
+    def hold_until(self, db: Database, shop_id: str, now: datetime) -> tuple[datetime, str] | None:
         """(not before, why) when this shop's SMS must wait; None when it may leave now."""
         if self.settings.quiet_hours is not None:
             until = quiet_until(self.settings.quiet_hours, now, self.timezone)

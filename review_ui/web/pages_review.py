@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-import sqlite_utils
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
@@ -21,6 +20,7 @@ from review_ui.web.render import render
 from review_ui.web.security import client_ip, requirer
 from review_ui.zone_configs import ZoneConfigs
 from review_ui.zone_versions import incident_document
+from uplink.database import Database
 
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -225,7 +225,7 @@ def _head_cleared(occurrences: list[dict[str, Any]], incident: dict[str, Any]) -
 
 
 def incident_zone_polygons(
-    db: sqlite_utils.Database, incident: dict[str, Any], zones: ZoneConfigs
+    db: Database, incident: dict[str, Any], zones: ZoneConfigs
 ) -> list[dict[str, object]]:
     """The zones the edge ran when it raised the incident (incident/3); today's when unknown."""
     document = incident_document(db, incident)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from review_ui.config import ReviewConfig
 from review_ui.service import ReviewServer
 from tests.review_ui.support import PASSWORD, T0, Inbox, incident_topic, login, payload
 from tests.support.broker import free_port
+from tests.support.database import UsersTemplate, database_for, on_postgres
 from uplink.ingest import Ingest
 from uplink.messages import IncidentMessage
 from uplink.review_db import open_review_database
@@ -27,7 +27,7 @@ def make_config(tmp_path: Path, **overrides: object) -> ReviewConfig:
     if not secret.exists():
         secret.write_text(secrets.token_hex(32))
     values: dict[str, object] = {
-        "db_path": tmp_path / "review.db",
+        **database_for(tmp_path),
         "evidence_dir": tmp_path / "evidence",
         "secret_key_file": secret,
         "public_base_url": "https://review.example",
@@ -57,20 +57,24 @@ def config(tmp_path: Path) -> ReviewConfig:
 
 
 @pytest.fixture(scope="session")
-def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def users_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UsersTemplate]:
     """A migrated database with admin, inspector and viewer: argon2 hashing once per session."""
     folder = tmp_path_factory.mktemp("template")
-    built = ReviewServer(make_config(folder), clock=ManualClock(T0))
+    config = make_config(folder)
+    built = ReviewServer(config, clock=ManualClock(T0))
     for name, role in (("admin", Role.ADMIN), ("inspector", Role.INSPECTOR), ("viewer", Role.VIEWER)):
         built.accounts.create_user(name, PASSWORD, role, "test")
     built.store.close()
-    return folder / "review.db"
+    if on_postgres():
+        yield UsersTemplate(postgres=config.database.target.rsplit("/", 1)[1])
+    else:
+        yield UsersTemplate(path=config.database.path)
 
 
 @pytest.fixture
-def server(config: ReviewConfig, clock: ManualClock, users_db: Path) -> Iterator[ReviewServer]:
+def server(config: ReviewConfig, clock: ManualClock, users_db: UsersTemplate) -> Iterator[ReviewServer]:
     """Built, background threads not started: tests drive the dispatcher and checker by hand."""
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     built = ReviewServer(config, clock=clock)
     yield built
     built.store.close()
@@ -86,7 +90,7 @@ class Feed:
     """The uplink ingest's own insert path, on its own connection, as in production."""
 
     def __init__(self, config: ReviewConfig) -> None:
-        self.db = open_review_database(config.db_path)
+        self.db = open_review_database(config.database)
         self.ingest = Ingest(self.db, config.evidence_dir)
 
     def send(self, message: IncidentMessage) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.review_ui.support import (
     wait_until,
 )
 from tests.support.broker import MosquittoBroker, free_port
+from tests.support.database import UsersTemplate
 from uplink.messages import ConfigMessage, NodeHealth, to_json
 from zones.yaml_source import parse_text
 
@@ -44,7 +44,9 @@ ARGS = [
 
 
 @pytest.fixture
-def stack(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[tuple[ReviewServer, Inbox]]:
+def stack(
+    tmp_path: Path, broker: MosquittoBroker, users_db: UsersTemplate
+) -> Iterator[tuple[ReviewServer, Inbox]]:
     inbox = Inbox()
     smtp_port = free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
@@ -58,7 +60,7 @@ def stack(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[t
         mqtt={"host": broker.host, "port": broker.port, "client_id": "review-e2e"},
         smtp={"host": "127.0.0.1", "port": smtp_port},
     )
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     server = ReviewServer(config)
     with server.running():
         assert server.ingest is not None and server.ingest.wait_subscribed(10)

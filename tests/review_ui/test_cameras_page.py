@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from review_ui.service import ReviewServer
 from tests.review_ui.conftest import Feed, make_config
 from tests.review_ui.support import CAMERA, NODE, PREFIX, T0, login, wait_until
 from tests.support.broker import MosquittoBroker
+from tests.support.database import UsersTemplate
 from uplink.config_publish import publish_config
 from uplink.messages import (
     CameraHealth,
@@ -111,11 +111,11 @@ class _Camera:
 
 
 @pytest.fixture
-def live(tmp_path: Path, own_broker: MosquittoBroker, users_db: Path) -> Iterator[ReviewServer]:
+def live(tmp_path: Path, own_broker: MosquittoBroker, users_db: UsersTemplate) -> Iterator[ReviewServer]:
     config = make_config(
         tmp_path, mqtt={"host": own_broker.host, "port": own_broker.port, "client_id": "review-cameras"}
     )
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     server = ReviewServer(config, clock=ManualClock(T0))
     server.start_background()
     assert server.ingest is not None and server.ingest.wait_subscribed(10)

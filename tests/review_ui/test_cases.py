@@ -20,6 +20,7 @@ from review_ui.service import ReviewServer
 from tests.review_ui.conftest import Feed
 from tests.review_ui.support import T0, Inbox, incident_message, login
 from tests.review_ui.test_reminders import add_shop, build
+from tests.support.database import UsersTemplate
 from uplink.messages import IncidentEventKind
 
 UNDO_S = 30
@@ -27,7 +28,7 @@ UNDO_S = 30
 
 @pytest.fixture
 def grouped(
-    tmp_path: Path, clock: ManualClock, users_db: Path, smtp: tuple[Inbox, int]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, smtp: tuple[Inbox, int]
 ) -> Iterator[tuple[ReviewServer, Feed, Inbox]]:
     inbox, port = smtp
     server = build(
@@ -250,7 +251,7 @@ def test_a_second_review_process_does_not_assign_twice(grouped: tuple[ReviewServ
 
 
 def test_grouping_off_gives_every_incident_its_own_case(
-    tmp_path: Path, clock: ManualClock, users_db: Path
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate
 ) -> None:
     server = build(tmp_path, clock, users_db, cases={"window_h": 0})
     feed = Feed(server.config)

@@ -25,6 +25,7 @@ from review_ui.shops import ShopIn
 from tests.review_ui.conftest import Feed
 from tests.review_ui.support import CAMERA, NODE, PREFIX, T0, Inbox, incident_message, login
 from tests.review_ui.test_reminders import build
+from tests.support.database import UsersTemplate
 from uplink.messages import CameraState, CameraStatus, IncidentEventKind, to_json
 
 # (shop, seconds to the verdict, seconds from verdict to the reminder, seconds to clearing after it)
@@ -40,7 +41,7 @@ REJECTED_AFTER_S = 45
 
 @pytest.fixture
 def history(
-    tmp_path: Path, clock: ManualClock, users_db: Path, smtp: tuple[Inbox, int]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, smtp: tuple[Inbox, int]
 ) -> Iterator[tuple[ReviewServer, Feed]]:
     _inbox, port = smtp
     server = build(tmp_path, clock, users_db, smtp={"host": "127.0.0.1", "port": port})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from tests.review_ui import china_fakes
 from tests.review_ui.china_fakes import FakeApi, serving
 from tests.review_ui.conftest import Feed, make_config
 from tests.review_ui.support import T0, incident_message, login
+from tests.support.database import UsersTemplate
 from uplink.messages import IncidentEventKind
 
 HOUR = 3600.0
@@ -90,8 +90,8 @@ def ladder_config(
     )
 
 
-def start(config: ReviewConfig, users_db: Path, clock: ManualClock) -> ReviewServer:
-    shutil.copyfile(users_db, config.db_path)
+def start(config: ReviewConfig, users_db: UsersTemplate, clock: ManualClock) -> ReviewServer:
+    users_db.seed(config)
     server = ReviewServer(config, clock=clock)
     server.context.shops.create(
         ShopIn.model_validate(
@@ -126,7 +126,7 @@ def rows(server: ReviewServer) -> list[tuple[object, ...]]:
 
 
 def test_the_whole_ladder_through_the_real_dispatcher(
-    tmp_path: Path, clock: ManualClock, users_db: Path, fakes: dict[str, FakeApi]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, fakes: dict[str, FakeApi]
 ) -> None:
     server = start(ladder_config(tmp_path, fakes), users_db, clock)
     aliyun: china_fakes.AliyunSms = fakes["aliyun"].answer  # type: ignore[assignment]
@@ -195,7 +195,7 @@ def test_the_whole_ladder_through_the_real_dispatcher(
 
 
 def test_a_cleared_sidewalk_stops_the_ladder(
-    tmp_path: Path, clock: ManualClock, users_db: Path, fakes: dict[str, FakeApi]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, fakes: dict[str, FakeApi]
 ) -> None:
     server = start(ladder_config(tmp_path, fakes), users_db, clock)
     feed = Feed(server.config)
@@ -215,7 +215,7 @@ def test_a_cleared_sidewalk_stops_the_ladder(
 
 
 def test_quiet_hours_hold_the_sms_without_counting_an_attempt(
-    tmp_path: Path, users_db: Path, fakes: dict[str, FakeApi]
+    tmp_path: Path, users_db: UsersTemplate, fakes: dict[str, FakeApi]
 ) -> None:
     night = ManualClock(datetime(2026, 5, 1, 14, 30, tzinfo=UTC))  # 22:30 in Fuzhou
     config = ladder_config(tmp_path, fakes, quiet_hours={"start": "21:00", "end": "08:00"})
@@ -243,7 +243,7 @@ def test_quiet_hours_hold_the_sms_without_counting_an_attempt(
 
 
 def test_the_per_shop_sms_limit_defers_the_next_one(
-    tmp_path: Path, clock: ManualClock, users_db: Path, fakes: dict[str, FakeApi]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, fakes: dict[str, FakeApi]
 ) -> None:
     config = ladder_config(tmp_path, fakes, max_per_shop=2, per_shop_window_h=24)
     server = start(config, users_db, clock)
@@ -268,7 +268,7 @@ def test_the_per_shop_sms_limit_defers_the_next_one(
 
 
 def test_tencent_sms_and_its_receipt_through_the_server(
-    tmp_path: Path, clock: ManualClock, users_db: Path, fakes: dict[str, FakeApi]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, fakes: dict[str, FakeApi]
 ) -> None:
     server = start(ladder_config(tmp_path, fakes, provider="tencent"), users_db, clock)
     tencent: china_fakes.TencentSms = fakes["tencent"].answer  # type: ignore[assignment]

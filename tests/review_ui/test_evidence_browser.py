@@ -3,7 +3,6 @@ the overlay on the picture, a close-up from the legend."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from tests.review_ui.conftest import Feed, make_config
 from tests.review_ui.evidence_support import LEUVEN_WH, leuven_incident
 from tests.review_ui.support import PASSWORD
 from tests.support.broker import free_port
+from tests.support.database import UsersTemplate
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,12 +25,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--n
 
 
 @pytest.fixture
-def site(tmp_path: Path, users_db: Path, leuven_jpg: Path) -> Iterator[tuple[str, str, Any]]:
+def site(tmp_path: Path, users_db: UsersTemplate, leuven_jpg: Path) -> Iterator[tuple[str, str, Any]]:
     """A review server on a real port with one incident whose evidence the edge renderer drew."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = make_config(tmp_path, port=port, public_base_url=base, secure_cookies=False)
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     server = ReviewServer(config)
     message = leuven_incident(leuven_jpg)
     with server.running():

@@ -16,12 +16,13 @@ from review_ui.service import ReviewServer
 from tests.review_ui.conftest import Feed
 from tests.review_ui.support import T0, Inbox, incident_message
 from tests.review_ui.test_reminders import add_shop, build
+from tests.support.database import UsersTemplate
 
 LINK = re.compile(r"https://review\.example(/e/[^\s]+)")
 
 
 def link_from_mail(
-    tmp_path: Path, clock: ManualClock, users_db: Path, smtp: tuple[Inbox, int]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, smtp: tuple[Inbox, int]
 ) -> tuple[ReviewServer, Feed, str, str, str]:
     inbox, port = smtp
     server = build(tmp_path, clock, users_db, smtp={"host": "127.0.0.1", "port": port})
@@ -38,7 +39,7 @@ def link_from_mail(
 
 
 def test_the_mailed_link_opens_the_evidence_without_login_until_it_expires(
-    tmp_path: Path, clock: ManualClock, users_db: Path, smtp: tuple[Inbox, int]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, smtp: tuple[Inbox, int]
 ) -> None:
     server, feed, iid, other, path = link_from_mail(tmp_path, clock, users_db, smtp)
     jpeg_on_disk = (
@@ -73,7 +74,7 @@ def test_the_mailed_link_opens_the_evidence_without_login_until_it_expires(
 
 
 def test_a_valid_link_to_an_incident_without_evidence_is_404(
-    tmp_path: Path, clock: ManualClock, users_db: Path
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate
 ) -> None:
     server = build(tmp_path, clock, users_db)
     feed = Feed(server.config)

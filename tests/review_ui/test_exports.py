@@ -129,7 +129,7 @@ def test_cli_export(tmp_path: Path, server: ReviewServer, feed: Feed) -> None:
     ids = reviewed(server, feed)
     config = tmp_path / "review.yaml"
     config.write_text(
-        f"db_path: {server.config.db_path}\nevidence_dir: {server.config.evidence_dir}\n"
+        f"database_url: '{server.config.database}'\nevidence_dir: {server.config.evidence_dir}\n"
         f"secret_key_file: {server.config.secret_key_file}\n"
     )
     out = tmp_path / "out" / "verdicts.zip"

@@ -10,7 +10,6 @@ published document itself is replayed, which is what the edge would run.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tests.review_ui.conftest import Feed, make_config
 from tests.review_ui.support import T0, incident_message, login
 from tests.scenarios.cases import IN_ZONE_A, SAMPLE_FPS, START, Case, placements_for, zone_file_for
 from tests.scenarios.footage import vtest_frames
+from tests.support.database import UsersTemplate
 from uplink.messages import DetectedObject, Shop
 from zones.loader import load_zone_file, parse_zone_document
 from zones.schema import ZoneFile
@@ -42,7 +42,7 @@ def opened(detector: Detector, zone_file: ZoneFile, vtest_avi: Path, leuven_jpg:
 
 
 def test_a_rejected_fixture_is_not_flagged_again(
-    vtest_avi: Path, leuven_jpg: Path, tmp_path: Path, users_db: Path
+    vtest_avi: Path, leuven_jpg: Path, tmp_path: Path, users_db: UsersTemplate
 ) -> None:
     detector = NanoDetDetector(DEFAULT_MODEL_PATH, threads=1)
     zone_path = zone_file_for(STANDING, tmp_path)
@@ -52,7 +52,7 @@ def test_a_rejected_fixture_is_not_flagged_again(
     event = first[0]
 
     config = make_config(tmp_path)
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     server = ReviewServer(config, clock=ManualClock(T0))
     server.zones.save("node-a", zone_file.camera_id, zone_path.read_text("utf-8"), "admin")  # version 1
     feed = Feed(config)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,12 @@ from tests.review_ui.conftest import make_config
 from tests.review_ui.mqtt_support import EdgeLike
 from tests.review_ui.support import CAMERA, NODE, PASSWORD, PREFIX, incident_message
 from tests.support.broker import MosquittoBroker, free_port
+from tests.support.database import UsersTemplate
 from uplink.messages import to_json
 
 
 @pytest.fixture
-def running(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[ReviewServer]:
+def running(tmp_path: Path, broker: MosquittoBroker, users_db: UsersTemplate) -> Iterator[ReviewServer]:
     port = free_port()
     config = make_config(
         tmp_path,
@@ -28,7 +28,7 @@ def running(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator
         secure_cookies=False,
         mqtt={"host": broker.host, "port": broker.port, "client_id": "review-sse"},
     )
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     server = ReviewServer(config)
     with server.running():
         assert server.ingest is not None and server.ingest.wait_subscribed(10)
@@ -102,7 +102,7 @@ def test_a_change_made_by_another_process_reaches_the_stream_within_two_seconds(
         reader = threading.Thread(target=read_events, args=(response, events), daemon=True)
         reader.start()
         first = events.get(timeout=10)
-        other = Store(running.config.db_path)  # the other process's connection and reviewer
+        other = Store(running.config.database)  # the other process's connection and reviewer
         Reviewer(other, SystemClock(), 24, "zh-CN").give_verdict(
             iid, Verdict.REJECTED, RejectReason.OTHER, "", "inspector"
         )

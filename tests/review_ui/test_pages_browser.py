@@ -9,7 +9,6 @@ combination lands in artifacts/screenshots/pages/ for a human look.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,6 +26,7 @@ from tests.review_ui.conftest import Feed, make_config
 from tests.review_ui.evidence_support import leuven_incident
 from tests.review_ui.support import CAMERA, NODE, PASSWORD, PREFIX, T0, incident_message, jpeg
 from tests.support.broker import free_port
+from tests.support.database import UsersTemplate
 from uplink.messages import (
     CameraHealth,
     CameraState,
@@ -92,7 +92,7 @@ def foreign_words(text: str, locale: str) -> list[str]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, users_db: Path, leuven_jpg: Path) -> Iterator[dict[str, Any]]:
+def site(tmp_path: Path, users_db: UsersTemplate, leuven_jpg: Path) -> Iterator[dict[str, Any]]:
     """A review server on a real port with something on every page."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -104,7 +104,7 @@ def site(tmp_path: Path, users_db: Path, leuven_jpg: Path) -> Iterator[dict[str,
         cases={"window_h": 24},
         reminders={"poll_s": 0.2, "undo_s": 30, "backoff_base_s": 5, "backoff_max_s": 60, "max_attempts": 3},
     )
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     clock = ManualClock(T0 + timedelta(minutes=20))
     server = ReviewServer(config, clock=clock)
     server.context.shops.create(

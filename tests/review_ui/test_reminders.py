@@ -23,6 +23,7 @@ from review_ui.service import ReviewServer
 from tests.review_ui.conftest import Feed, make_config
 from tests.review_ui.support import Inbox, incident_message, login
 from tests.support.broker import free_port
+from tests.support.database import UsersTemplate
 from uplink.messages import IncidentEventKind
 
 
@@ -42,16 +43,15 @@ def add_shop(server: ReviewServer, channel: str, target: str, locale: str = "zh-
     )
 
 
-def build(tmp_path: Path, clock: ManualClock, users_db: Path, **overrides: object) -> ReviewServer:
-    import shutil
+def build(tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, **overrides: object) -> ReviewServer:
 
     config = make_config(tmp_path, **overrides)
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     return ReviewServer(config, clock=clock)
 
 
 def test_confirm_sends_mail_with_evidence(
-    tmp_path: Path, clock: ManualClock, users_db: Path, smtp: tuple[Inbox, int]
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, smtp: tuple[Inbox, int]
 ) -> None:
     inbox, port = smtp
     server = build(
@@ -113,7 +113,7 @@ def test_reject_needs_a_reason_and_creates_no_reminder(
     assert ok.status_code == 200 and ok.json()["reminder_ids"] == []
     db = server.store.read()
     assert db.execute("SELECT count(*) FROM reminders").fetchone()[0] == 0
-    assert db.execute("SELECT verdict, reason, note, user FROM verdicts").fetchone() == (
+    assert db.execute("SELECT verdict, reason, note, username FROM verdicts").fetchone() == (
         "rejected",
         "permitted",
         "licensed cafe",
@@ -161,7 +161,7 @@ def webhook() -> Iterator[str]:
 
 
 def test_webhook_is_signed_and_retried(
-    tmp_path: Path, clock: ManualClock, users_db: Path, webhook: str
+    tmp_path: Path, clock: ManualClock, users_db: UsersTemplate, webhook: str
 ) -> None:
     secret = tmp_path / "hook.key"
     secret.write_text("s3cret-hook-key")
@@ -197,7 +197,7 @@ def test_webhook_is_signed_and_retried(
     server.store.close()
 
 
-def test_retries_back_off_then_fail(tmp_path: Path, clock: ManualClock, users_db: Path) -> None:
+def test_retries_back_off_then_fail(tmp_path: Path, clock: ManualClock, users_db: UsersTemplate) -> None:
     dead_port = free_port()  # nothing listens here
     server = build(tmp_path, clock, users_db, smtp={"host": "127.0.0.1", "port": dead_port, "timeout_s": 2})
     feed = Feed(server.config)

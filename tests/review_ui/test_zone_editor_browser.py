@@ -5,7 +5,6 @@ every field the form has no input for."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from tests.review_ui.support import CAMERA, PASSWORD, PREFIX, T0, jpeg, wait_unt
 from tests.review_ui.test_browser_e2e import ARGS, CHROMIUM, SHOTS
 from tests.review_ui.test_zone_editor_api import FULL
 from tests.support.broker import MosquittoBroker, free_port
+from tests.support.database import UsersTemplate
 from uplink.messages import ConfigMessage, ZoneSource, ZonesReport, to_json
 from zones.loader import parse_zone_document
 
@@ -27,7 +27,7 @@ NODE = "node-zone-editor"  # its own node: the session broker keeps other tests'
 
 
 @pytest.fixture
-def server(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[ReviewServer]:
+def server(tmp_path: Path, broker: MosquittoBroker, users_db: UsersTemplate) -> Iterator[ReviewServer]:
     port = free_port()
     config = make_config(
         tmp_path,
@@ -36,7 +36,7 @@ def server(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[
         secure_cookies=False,
         mqtt={"host": broker.host, "port": broker.port, "client_id": "review-zone-editor"},
     )
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     built = ReviewServer(config)
     with built.running():
         assert built.ingest is not None and built.ingest.wait_subscribed(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from tests.review_ui.conftest import make_config
 from tests.review_ui.mqtt_support import EdgeLike
 from tests.review_ui.support import CAMERA, NODE, PREFIX, T0, incident_message, login, wait_until
 from tests.support.broker import MosquittoBroker
+from tests.support.database import UsersTemplate
 from uplink.messages import ConfigMessage, NodeHealth, to_json
 
 # Own node id: the session broker keeps retained health from other tests.
@@ -37,12 +37,12 @@ ZONE = {
 
 
 @pytest.fixture
-def live(tmp_path: Path, broker: MosquittoBroker, users_db: Path) -> Iterator[ReviewServer]:
+def live(tmp_path: Path, broker: MosquittoBroker, users_db: UsersTemplate) -> Iterator[ReviewServer]:
     config = make_config(
         tmp_path,
         mqtt={"host": broker.host, "port": broker.port, "client_id": f"review-{tmp_path.name[-20:]}"},
     )
-    shutil.copyfile(users_db, config.db_path)
+    users_db.seed(config)
     server = ReviewServer(config, clock=ManualClock(T0))
     server.start_background()
     assert server.ingest is not None and server.ingest.wait_subscribed(10)

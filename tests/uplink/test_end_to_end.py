@@ -87,9 +87,9 @@ def test_broker_outage_loses_nothing(
         durable_broker.start()
         wait_until(lambda: outbox.backlog() == 0, 30, "the outbox to drain after the outage")
         wait_until(
-            lambda: len(stored_events(ingest.db_path)) >= len(before + during), 30, "all events stored"
+            lambda: len(stored_events(ingest.database.path)) >= len(before + during), 30, "all events stored"
         )
-        assert_complete_and_ordered(ingest.db_path, before + during)
+        assert_complete_and_ordered(ingest.database.path, before + during)
     finally:
         publisher.stop(flush_timeout_s=2)
         outbox.close()
@@ -132,7 +132,7 @@ def test_sigkill_mid_drain_loses_nothing(
         # Under way on both sides: the centre has events and the publisher has marked some sent
         # (it marks PUBACKed rows in batches, so the first marks can lag the deliveries).
         wait_until(
-            lambda: len(stored_events(ingest.db_path)) >= 100 and outbox.backlog() < len(messages),
+            lambda: len(stored_events(ingest.database.path)) >= 100 and outbox.backlog() < len(messages),
             30,
             "the drain to be under way",
         )
@@ -142,8 +142,8 @@ def test_sigkill_mid_drain_loses_nothing(
         assert 0 < left < len(messages), f"not killed mid-drain (backlog {left})"
         process = start_publisher_process(durable_broker, node_id, tmp_path / "edge.db")
         wait_until(lambda: outbox.backlog() == 0, 30, "the restarted publisher to drain the rest")
-        wait_until(lambda: len(stored_events(ingest.db_path)) >= len(messages), 30, "all events stored")
-        assert_complete_and_ordered(ingest.db_path, messages)
+        wait_until(lambda: len(stored_events(ingest.database.path)) >= len(messages), 30, "all events stored")
+        assert_complete_and_ordered(ingest.database.path, messages)
     finally:
         process.kill()
         process.wait(10)
@@ -181,17 +181,19 @@ def test_events_published_while_the_ingest_is_down_are_delivered(
     publisher.start()
     try:
         wait_until(lambda: outbox.backlog() == 0, 10, "the broker to acknowledge every event")
-        assert stored_events(ingest.db_path) == []
+        assert stored_events(ingest.database.path) == []
         restarted = IngestService(
-            settings_for(durable_broker, "review-ingest"), ingest.db_path, ingest.evidence_dir
+            settings_for(durable_broker, "review-ingest"), ingest.database.path, ingest.evidence_dir
         )
         restarted.start()
         try:
             wait_until(
-                lambda: len(stored_events(ingest.db_path)) >= len(messages), 20, "queued events after restart"
+                lambda: len(stored_events(ingest.database.path)) >= len(messages),
+                20,
+                "queued events after restart",
             )
-            assert_complete_and_ordered(ingest.db_path, messages)
-            with sqlite_utils.Database(ingest.db_path) as db:
+            assert_complete_and_ordered(ingest.database.path, messages)
+            with sqlite_utils.Database(ingest.database.path) as db:
                 node = wait_until(
                     lambda: db.execute("SELECT status FROM nodes WHERE node_id = ?", [node_id]).fetchone(),
                     10,

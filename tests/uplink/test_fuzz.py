@@ -7,11 +7,12 @@ import json
 import uuid
 from pathlib import Path
 
-import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.database import review_db_for
 from tests.uplink.helpers import NODE, incident
+from uplink.database import Database
 from uplink.ingest import Ingest, OutcomeKind
 from uplink.messages import to_json
 from uplink.publisher import Publisher
@@ -54,7 +55,7 @@ def payloads() -> st.SearchStrategy[bytes]:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(topic=st.sampled_from(TOPICS), payload=payloads())
 def test_the_ingest_answers_every_payload_without_raising(tmp_path: Path, topic: str, payload: bytes) -> None:
-    db: sqlite_utils.Database = open_review_database(tmp_path / "fuzz.db", synchronous="OFF")
+    db: Database = open_review_database(review_db_for(tmp_path), synchronous="OFF")
     try:
         outcome = Ingest(db, tmp_path / "evidence").handle(topic, payload)
         assert outcome.kind in set(OutcomeKind)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 
+from tests.support.database import columns, one_row, primary_key, review_db_for
 from tests.uplink.helpers import CAMERA, NODE, T0, incident
+from uplink.database import Database
 from uplink.ingest import Ingest, OutcomeKind
 from uplink.messages import (
     CameraHealth,
@@ -35,20 +36,20 @@ OPENED, UPDATED, CLEARED = IncidentEventKind.OPENED, IncidentEventKind.UPDATED, 
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
-    return open_review_database(tmp_path / "review.db")
+def db(tmp_path: Path) -> Database:
+    return open_review_database(review_db_for(tmp_path))
 
 
 @pytest.fixture
-def ingest(db: sqlite_utils.Database, tmp_path: Path) -> Ingest:
+def ingest(db: Database, tmp_path: Path) -> Ingest:
     return Ingest(db, tmp_path / "evidence", max_payload_bytes=64 * 1024)
 
 
-def row(db: sqlite_utils.Database, incident_id: uuid.UUID) -> dict[str, Any]:
-    return dict(db.table("incidents").get(str(incident_id)))
+def row(db: Database, incident_id: uuid.UUID) -> dict[str, Any]:
+    return one_row(db, "incidents", incident_id=str(incident_id))
 
 
-def seqs(db: sqlite_utils.Database, incident_id: uuid.UUID) -> list[int]:
+def seqs(db: Database, incident_id: uuid.UUID) -> list[int]:
     return [
         r[0]
         for r in db.execute(
@@ -57,7 +58,7 @@ def seqs(db: sqlite_utils.Database, incident_id: uuid.UUID) -> list[int]:
     ]
 
 
-def test_lifecycle_in_order(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_lifecycle_in_order(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     for seq, event in enumerate([OPENED, UPDATED, CLEARED]):
         assert ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, seq, event))).kind is OutcomeKind.STORED
@@ -75,7 +76,7 @@ def test_lifecycle_in_order(ingest: Ingest, db: sqlite_utils.Database) -> None:
     assert seqs(db, iid) == [0, 1, 2]
 
 
-def test_replayed_event_is_stored_once(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_replayed_event_is_stored_once(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     payload = to_json(incident(iid, 0, OPENED))
     assert ingest.handle(INCIDENT_TOPIC, payload).kind is OutcomeKind.STORED
@@ -84,7 +85,7 @@ def test_replayed_event_is_stored_once(ingest: Ingest, db: sqlite_utils.Database
     assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 1
 
 
-def test_out_of_order_never_moves_backwards(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_out_of_order_never_moves_backwards(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     assert (
         ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 2, CLEARED, label="table"))).kind
@@ -103,7 +104,7 @@ def test_out_of_order_never_moves_backwards(ingest: Ingest, db: sqlite_utils.Dat
     assert seqs(db, iid) == [0, 1, 2]
 
 
-def test_update_after_clear_keeps_cleared(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_update_after_clear_keeps_cleared(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 1, CLEARED)))
     ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 2, UPDATED)))
@@ -111,7 +112,7 @@ def test_update_after_clear_keeps_cleared(ingest: Ingest, db: sqlite_utils.Datab
 
 
 def test_evidence_is_written_by_seq_and_left_out_of_the_event_payload(
-    ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
+    ingest: Ingest, db: Database, tmp_path: Path
 ) -> None:
     iid = uuid.uuid4()
     jpeg = real_jpeg(0)
@@ -126,7 +127,7 @@ def test_evidence_is_written_by_seq_and_left_out_of_the_event_payload(
 
 
 def test_before_now_of_incident_2_is_written_beside_the_evidence_and_1_still_reads(
-    ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
+    ingest: Ingest, db: Database, tmp_path: Path
 ) -> None:
     iid = uuid.uuid4()
     jpeg = real_jpeg(0)
@@ -150,13 +151,11 @@ def test_before_now_of_incident_2_is_written_beside_the_evidence_and_1_still_rea
     assert ingest.handle(INCIDENT_TOPIC, json.dumps(v1).encode()).kind is OutcomeKind.DEAD_LETTER
 
 
-def test_node_status_health_camera_and_snapshot(
-    ingest: Ingest, db: sqlite_utils.Database, tmp_path: Path
-) -> None:
+def test_node_status_health_camera_and_snapshot(ingest: Ingest, db: Database, tmp_path: Path) -> None:
     assert ingest.handle(T.node_status(NODE), b"online").kind is OutcomeKind.UPDATED
     health = NodeHealth(node_id=NODE, at=T0, uptime_s=5.0, outbox_backlog=3, config_version=7)
     assert ingest.handle(T.node_health(NODE), to_json(health)).kind is OutcomeKind.UPDATED
-    node = dict(db.table("nodes").get(NODE))
+    node = one_row(db, "nodes", node_id=NODE)
     assert node["status"] == "online" and node["config_version"] == 7
     assert json.loads(node["health"])["outbox_backlog"] == 3
     status = CameraStatus(
@@ -165,18 +164,18 @@ def test_node_status_health_camera_and_snapshot(
     assert ingest.handle(T.camera_status(NODE, CAMERA), to_json(status)).kind is OutcomeKind.UPDATED
     jpeg = b"\xff\xd8\xff\xdbsnapshot"
     assert ingest.handle(T.snapshot(NODE, CAMERA), jpeg).kind is OutcomeKind.UPDATED
-    camera = dict(db.table("cameras").get((NODE, CAMERA)))
+    camera = one_row(db, "cameras", node_id=NODE, camera_id=CAMERA)
     assert camera["state"] == "reconnecting" and camera["last_frame_at"] == "2026-05-01T02:00:00.000000Z"
     assert (tmp_path / "evidence" / camera["snapshot_path"]).read_bytes() == jpeg
     assert ingest.handle(T.node_status(NODE), b"offline").kind is OutcomeKind.UPDATED
-    assert dict(db.table("nodes").get(NODE))["config_version"] == 7, "a status must not erase health"
+    assert one_row(db, "nodes", node_id=NODE)["config_version"] == 7, "a status must not erase health"
 
 
-def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: Database) -> None:
     """Nodes not yet upgraded send /1 or /2; current ones /3 with the scene view (docs/mqtt.md)."""
     old = NodeHealthV1(node_id=NODE, at=T0, uptime_s=5.0, outbox_backlog=0, config_version=3)
     assert ingest.handle(T.node_health(NODE), to_json(old)).kind is OutcomeKind.UPDATED
-    assert dict(db.table("nodes").get(NODE))["config_version"] == 3
+    assert one_row(db, "nodes", node_id=NODE)["config_version"] == 3
     new = NodeHealth(
         node_id=NODE,
         at=T0,
@@ -204,7 +203,7 @@ def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: sqlit
         ),
     )
     assert ingest.handle(T.node_health(NODE), to_json(new)).kind is OutcomeKind.UPDATED
-    node = dict(db.table("nodes").get(NODE))
+    node = one_row(db, "nodes", node_id=NODE)
     assert node["config_version"] == 4
     stored = json.loads(node["health"])
     assert stored["schema"] == "curbwatch.health/3" and stored["cameras"][0]["incidents_open"] == 2
@@ -215,21 +214,19 @@ def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: sqlit
     for scene_field in ("view", "static_regions", "relearns", "scene_ms"):
         del v2["cameras"][0][scene_field]
     assert ingest.handle(T.node_health(NODE), json.dumps(v2).encode()).kind is OutcomeKind.UPDATED
-    assert json.loads(dict(db.table("nodes").get(NODE))["health"])["schema"] == "curbwatch.health/2"
+    assert json.loads(one_row(db, "nodes", node_id=NODE)["health"])["schema"] == "curbwatch.health/2"
 
 
-def test_camera_status_of_both_versions_sets_state_and_view(
-    ingest: Ingest, db: sqlite_utils.Database
-) -> None:
+def test_camera_status_of_both_versions_sets_state_and_view(ingest: Ingest, db: Database) -> None:
     old = CameraStatusV1(node_id=NODE, camera_id=CAMERA, state=CameraState.STREAMING, at=T0)
     assert ingest.handle(T.camera_status(NODE, CAMERA), to_json(old)).kind is OutcomeKind.UPDATED
-    row = dict(db.table("cameras").get((NODE, CAMERA)))
+    row = one_row(db, "cameras", node_id=NODE, camera_id=CAMERA)
     assert (row["state"], row["view"]) == ("streaming", None)
     new = CameraStatus(
         node_id=NODE, camera_id=CAMERA, state=CameraState.STREAMING, at=T0, view=SceneView.OBSTRUCTED
     )
     assert ingest.handle(T.camera_status(NODE, CAMERA), to_json(new)).kind is OutcomeKind.UPDATED
-    row = dict(db.table("cameras").get((NODE, CAMERA)))
+    row = one_row(db, "cameras", node_id=NODE, camera_id=CAMERA)
     assert (row["state"], row["view"]) == ("streaming", "obstructed")
 
 
@@ -325,7 +322,7 @@ BAD_INPUT = [
     ("name", "topic", "payload", "reason"), BAD_INPUT, ids=[case[0] for case in BAD_INPUT]
 )
 def test_bad_input_is_dead_lettered_with_a_reason(
-    ingest: Ingest, db: sqlite_utils.Database, name: str, topic: str, payload: bytes, reason: str
+    ingest: Ingest, db: Database, name: str, topic: str, payload: bytes, reason: str
 ) -> None:
     outcome = ingest.handle(topic, payload)
     assert outcome.kind is OutcomeKind.DEAD_LETTER, name
@@ -337,7 +334,7 @@ def test_bad_input_is_dead_lettered_with_a_reason(
     assert db.execute("SELECT count(*) FROM incidents").fetchone()[0] == 0
 
 
-def test_incident_id_of_another_node_is_refused(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_incident_id_of_another_node_is_refused(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     ingest.handle(INCIDENT_TOPIC, to_json(incident(iid, 0, OPENED)))
     spoof = incident(iid, 1, UPDATED, node_id="node-b")
@@ -346,9 +343,7 @@ def test_incident_id_of_another_node_is_refused(ingest: Ingest, db: sqlite_utils
     assert seqs(db, iid) == [0]
 
 
-def test_a_bad_message_in_a_batch_does_not_undo_the_good_ones(
-    ingest: Ingest, db: sqlite_utils.Database
-) -> None:
+def test_a_bad_message_in_a_batch_does_not_undo_the_good_ones(ingest: Ingest, db: Database) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     outcomes = ingest.handle_batch(
         [
@@ -362,7 +357,7 @@ def test_a_bad_message_in_a_batch_does_not_undo_the_good_ones(
 
 
 def test_on_change_reports_changed_incidents_and_its_errors_are_contained(
-    db: sqlite_utils.Database, tmp_path: Path
+    db: Database, tmp_path: Path
 ) -> None:
     seen: list[uuid.UUID] = []
 
@@ -382,12 +377,12 @@ def test_empty_retained_payload_is_ignored(ingest: Ingest) -> None:
     assert ingest.handle(T.snapshot(NODE, CAMERA), b"").kind is OutcomeKind.IGNORED
 
 
-def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> None:
-    columns = {
-        name: [c.name for c in db.table(name).columns]
+def test_schema_is_exactly_what_review_ui_reads(db: Database) -> None:
+    found = {
+        name: columns(db, name)
         for name in ("incidents", "incident_events", "dead_letters", "nodes", "cameras", "zone_reports")
     }
-    assert columns == {
+    assert found == {
         "incidents": [
             "incident_id",
             "node_id",
@@ -437,11 +432,11 @@ def test_schema_is_exactly_what_review_ui_reads(db: sqlite_utils.Database) -> No
             "received_at",
         ],
     }
-    assert db.table("incident_events").pks == ["incident_id", "seq"]
-    assert db.table("cameras").pks == ["node_id", "camera_id"]
+    assert primary_key(db, "incident_events") == ["incident_id", "seq"]
+    assert primary_key(db, "cameras") == ["node_id", "camera_id"]
 
 
-def test_a_clear_without_observation_keeps_the_best_one(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_a_clear_without_observation_keeps_the_best_one(ingest: Ingest, db: Database) -> None:
     """Issue 11: after a zone edit the cleared event (objects empty, label 'unknown') overwrote
     what the incident was about, and the page showed 'unknown (0.00)'."""
     iid = uuid.uuid4()

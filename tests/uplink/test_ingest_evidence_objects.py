@@ -10,10 +10,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-import sqlite_utils
 from pydantic import ValidationError
 
+from tests.support.database import review_db_for
 from tests.uplink.helpers import CAMERA, NODE, incident
+from uplink.database import Database
 from uplink.ingest import Ingest, OutcomeKind
 from uplink.messages import DetectedObject, Evidence, IncidentEventKind, to_json
 from uplink.review_db import open_review_database
@@ -26,12 +27,12 @@ CHAIR = DetectedObject(label="chair", confidence=0.81, bbox=(0.4, 0.5, 0.6, 0.8)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
-    return open_review_database(tmp_path / "review.db")
+def db(tmp_path: Path) -> Database:
+    return open_review_database(review_db_for(tmp_path))
 
 
 @pytest.fixture
-def ingest(db: sqlite_utils.Database, tmp_path: Path) -> Ingest:
+def ingest(db: Database, tmp_path: Path) -> Ingest:
     return Ingest(db, tmp_path / "evidence")
 
 
@@ -41,7 +42,7 @@ def picture(seed: int) -> Evidence:
     return Evidence.from_jpeg(data.tobytes())
 
 
-def stored(db: sqlite_utils.Database, iid: uuid.UUID) -> tuple[str | None, list[dict[str, Any]] | None]:
+def stored(db: Database, iid: uuid.UUID) -> tuple[str | None, list[dict[str, Any]] | None]:
     path, objects = db.execute(
         "SELECT evidence_path, evidence_objects FROM incidents WHERE incident_id = ?", [str(iid)]
     ).fetchone()
@@ -52,7 +53,7 @@ def as_json(*objects: DetectedObject) -> list[dict[str, Any]]:
     return [o.model_dump(mode="json") for o in objects]
 
 
-def test_the_objects_follow_their_picture(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_the_objects_follow_their_picture(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     opened = incident(iid, 0, OPENED, evidence=picture(0), evidence_objects=[CHAIR, BICYCLE])
     assert ingest.handle(TOPIC, to_json(opened)).kind is OutcomeKind.STORED
@@ -70,7 +71,7 @@ def test_the_objects_follow_their_picture(ingest: Ingest, db: sqlite_utils.Datab
     assert stored(db, iid) == (f"{iid}/2.jpg", as_json(BICYCLE))
 
 
-def test_a_late_picture_fills_in_only_when_there_was_none(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_a_late_picture_fills_in_only_when_there_was_none(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     ingest.handle(TOPIC, to_json(incident(iid, 1, UPDATED)))
     late = incident(iid, 0, OPENED, evidence=picture(0), evidence_objects=[CHAIR])
@@ -78,7 +79,7 @@ def test_a_late_picture_fills_in_only_when_there_was_none(ingest: Ingest, db: sq
     assert stored(db, iid) == (f"{iid}/0.jpg", as_json(CHAIR))
 
 
-def test_a_picture_without_objects_forgets_the_old_ones(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_a_picture_without_objects_forgets_the_old_ones(ingest: Ingest, db: Database) -> None:
     """A node still on /2 sends pictures without numbers: the old numbers would name wrong boxes."""
     iid = uuid.uuid4()
     ingest.handle(TOPIC, to_json(incident(iid, 0, OPENED, evidence=picture(0), evidence_objects=[CHAIR])))
@@ -90,7 +91,7 @@ def test_a_picture_without_objects_forgets_the_old_ones(ingest: Ingest, db: sqli
 
 @pytest.mark.parametrize("schema", ["curbwatch.incident/1", "curbwatch.incident/2"])
 def test_old_messages_still_ingest_and_may_not_carry_objects(
-    ingest: Ingest, db: sqlite_utils.Database, schema: str
+    ingest: Ingest, db: Database, schema: str
 ) -> None:
     iid = uuid.uuid4()
     old = json.loads(to_json(incident(iid, 0, OPENED, evidence=picture(0))))
@@ -112,7 +113,7 @@ def test_objects_without_a_picture_are_refused_with_the_reason(ingest: Ingest) -
     assert outcome.kind is OutcomeKind.DEAD_LETTER and "they need `evidence`" in (outcome.reason or "")
 
 
-def test_the_event_payload_keeps_the_objects(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_the_event_payload_keeps_the_objects(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     ingest.handle(TOPIC, to_json(incident(iid, 0, OPENED, evidence=picture(0), evidence_objects=[BICYCLE])))
     payload = json.loads(db.execute("SELECT payload FROM incident_events").fetchone()[0])

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 
+from tests.support.database import review_db_for
 from tests.uplink.helpers import CAMERA, NODE, T0, incident
+from uplink.database import Database
 from uplink.ingest import Ingest, OutcomeKind
 from uplink.messages import IncidentEventKind, ZoneSource, ZonesReport, to_json
 from uplink.review_db import open_review_database
@@ -23,12 +24,12 @@ SHA = hashlib.sha256(DOCUMENT.encode("utf-8")).hexdigest()
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sqlite_utils.Database:
-    return open_review_database(tmp_path / "review.db")
+def db(tmp_path: Path) -> Database:
+    return open_review_database(review_db_for(tmp_path))
 
 
 @pytest.fixture
-def ingest(db: sqlite_utils.Database, tmp_path: Path) -> Ingest:
+def ingest(db: Database, tmp_path: Path) -> Ingest:
     return Ingest(db, tmp_path / "evidence")
 
 
@@ -45,13 +46,11 @@ def report(**changes: Any) -> ZonesReport:
     return ZonesReport(**{**fields, **changes})
 
 
-def stored_reports(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def stored_reports(db: Database) -> list[dict[str, Any]]:
     return [dict(r) for r in db.query("SELECT * FROM zone_reports ORDER BY at")]
 
 
-def test_a_report_is_stored_by_its_hash_and_marks_what_the_camera_runs(
-    ingest: Ingest, db: sqlite_utils.Database
-) -> None:
+def test_a_report_is_stored_by_its_hash_and_marks_what_the_camera_runs(ingest: Ingest, db: Database) -> None:
     outcome = ingest.handle(T.camera_zones(NODE, CAMERA), to_json(report()))
     assert outcome.kind is OutcomeKind.UPDATED, outcome.reason
     [row] = stored_reports(db)
@@ -61,16 +60,14 @@ def test_a_report_is_stored_by_its_hash_and_marks_what_the_camera_runs(
     assert camera[0] == SHA
 
 
-def test_a_report_without_the_text_keeps_the_text_already_known(
-    ingest: Ingest, db: sqlite_utils.Database
-) -> None:
+def test_a_report_without_the_text_keeps_the_text_already_known(ingest: Ingest, db: Database) -> None:
     ingest.handle(T.camera_zones(NODE, CAMERA), to_json(report()))
     ingest.handle(T.camera_zones(NODE, CAMERA), to_json(report(document=None)))
     assert [r["document"] for r in stored_reports(db)] == [DOCUMENT]
 
 
 def test_a_newer_document_becomes_the_running_one_and_the_old_stays_for_old_incidents(
-    ingest: Ingest, db: sqlite_utils.Database
+    ingest: Ingest, db: Database
 ) -> None:
     newer = "camera_id: cam-01\nzones: []\n"
     newer_sha = hashlib.sha256(newer.encode()).hexdigest()
@@ -93,7 +90,7 @@ def test_a_newer_document_becomes_the_running_one_and_the_old_stays_for_old_inci
     ],
 )
 def test_bad_reports_are_dead_lettered_with_a_reason(
-    ingest: Ingest, db: sqlite_utils.Database, payload: dict[str, Any], reason: str
+    ingest: Ingest, db: Database, payload: dict[str, Any], reason: str
 ) -> None:
     document = json.loads(to_json(report()))
     document.update(payload)
@@ -104,7 +101,7 @@ def test_bad_reports_are_dead_lettered_with_a_reason(
     assert stored_reports(db) == []
 
 
-def test_an_incident_keeps_the_zones_it_was_raised_under(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_an_incident_keeps_the_zones_it_was_raised_under(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     opened = incident(iid, 0, IncidentEventKind.OPENED, zones_sha256=SHA, zones_config_version=4)
     assert ingest.handle(T.incident(NODE, CAMERA), to_json(opened)).kind is OutcomeKind.STORED
@@ -116,7 +113,7 @@ def test_an_incident_keeps_the_zones_it_was_raised_under(ingest: Ingest, db: sql
     assert tuple(row) == (SHA, 4)
 
 
-def test_an_incident_2_without_zones_still_ingests(ingest: Ingest, db: sqlite_utils.Database) -> None:
+def test_an_incident_2_without_zones_still_ingests(ingest: Ingest, db: Database) -> None:
     iid = uuid.uuid4()
     old = json.loads(to_json(incident(iid, 0, IncidentEventKind.OPENED)))
     old["schema"] = "curbwatch.incident/2"

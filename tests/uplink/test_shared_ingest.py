@@ -1,4 +1,4 @@
-"""Two ingest worker processes on one Mosquitto ($share group) and one SQLite database: the
+"""Two ingest worker processes on one Mosquitto ($share group) and one database: the
 stream is split, a re-sent event is stored once whichever worker gets it, and a worker killed
 with SIGKILL mid-stream costs nothing (the edge re-sends what the centre did not acknowledge)."""
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-import sqlite_utils
 
 from tests.support.broker import MosquittoBroker
+from tests.support.database import review_db_for
 from tests.uplink.helpers import incident, lifecycle, settings_for, wait_until
+from uplink.database import open_database
 from uplink.messages import to_json
 from uplink.outbox import Outbox
 from uplink.publisher import Publisher
@@ -31,7 +32,7 @@ def start_worker(broker: MosquittoBroker, client_id: str, tmp_path: Path) -> sub
         [
             *(sys.executable, "-m", "uplink.ingest_worker", "--port", str(broker.port)),
             *("--client-id", client_id, "--shared-group", "ingest"),
-            *("--db", str(tmp_path / "review.db"), "--evidence-dir", str(tmp_path / "evidence")),
+            *("--db", review_db_for(tmp_path), "--evidence-dir", str(tmp_path / "evidence")),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -57,9 +58,12 @@ def workers(durable_broker: MosquittoBroker, tmp_path: Path) -> Iterator[list[su
         process.wait(10)
 
 
-def events(db_path: Path) -> list[tuple[str, int]]:
-    with sqlite_utils.Database(db_path) as db:
+def events(where: str) -> list[tuple[str, int]]:
+    db = open_database(where)
+    try:
         return [(r[0], r[1]) for r in db.execute("SELECT incident_id, seq FROM incident_events")]
+    finally:
+        db.close()
 
 
 def test_the_same_event_through_both_workers_is_stored_once(
@@ -78,11 +82,12 @@ def test_the_same_event_through_both_workers_is_stored_once(
     finally:
         client.disconnect()
         client.loop_stop()
-    db_path = tmp_path / "review.db"
+    db_path = review_db_for(tmp_path)
     wait_until(lambda: events(db_path), 10, "the event stored")
-    with sqlite_utils.Database(db_path) as db:
-        assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
-        assert db.execute("SELECT last_seq, state FROM incidents").fetchall() == [(0, "open")]
+    db = open_database(db_path)
+    assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+    assert [tuple(r) for r in db.execute("SELECT last_seq, state FROM incidents")] == [(0, "open")]
+    db.close()
     assert events(db_path) == [(str(incident_id), 0)]
 
 
@@ -90,7 +95,7 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
     durable_broker: MosquittoBroker, workers: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     node = "node-fleet"
-    db_path = tmp_path / "review.db"
+    db_path = review_db_for(tmp_path)
     outbox = Outbox(tmp_path / "edge.db")
     settings: MqttSettings = settings_for(durable_broker, node)
     # A short end-to-end ack timeout: what the killed worker had received but not committed
@@ -120,9 +125,10 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(
         stored = events(db_path)
         assert len(stored) == len(set(stored)) == len(messages)
         assert set(stored) == {(str(m.incident_id), m.seq) for m in messages}
-        with sqlite_utils.Database(db_path) as db:
-            assert {r[0] for r in db.execute("SELECT state FROM incidents")} == {"cleared"}
-            assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+        db = open_database(db_path)
+        assert {r[0] for r in db.execute("SELECT state FROM incidents")} == {"cleared"}
+        assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+        db.close()
     finally:
         publisher.stop(flush_timeout_s=2)
         outbox.close()
