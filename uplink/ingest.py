@@ -25,6 +25,7 @@ from uplink.messages import (
     CAMERA_STATUS_SCHEMA_V1,
     HEALTH_SCHEMA_V1,
     HEALTH_SCHEMA_V2,
+    HEALTH_SCHEMA_V3,
     INCIDENT_SCHEMA_V1,
     INCIDENT_SCHEMA_V2,
     CameraStatus,
@@ -36,6 +37,7 @@ from uplink.messages import (
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
+    NodeHealthV3,
     NodeState,
     WireModel,
     ZonesReport,
@@ -333,13 +335,15 @@ def _schema_of(payload: bytes) -> object:
         return None
 
 
-def _parse_health(payload: bytes) -> NodeHealth | NodeHealthV2 | NodeHealthV1:
-    """/3 from current nodes, /2 and /1 from nodes not upgraded yet (docs/mqtt.md: the server goes first)."""
+def _parse_health(payload: bytes) -> NodeHealth | NodeHealthV3 | NodeHealthV2 | NodeHealthV1:
+    """/4 from current nodes; /3, /2, /1 from nodes not upgraded yet (docs/mqtt.md: server first)."""
     schema = _schema_of(payload)
     if schema == HEALTH_SCHEMA_V1:
         return _parse(NodeHealthV1, payload)
     if schema == HEALTH_SCHEMA_V2:
         return _parse(NodeHealthV2, payload)
+    if schema == HEALTH_SCHEMA_V3:
+        return _parse(NodeHealthV3, payload)
     return _parse(NodeHealth, payload)
 
 

@@ -32,8 +32,9 @@ INCIDENT_SCHEMA: Final = "curbwatch.incident/3"
 INCIDENT_SCHEMA_V2: Final = "curbwatch.incident/2"  # still accepted by the ingest
 INCIDENT_SCHEMA_V1: Final = "curbwatch.incident/1"  # still accepted by the ingest
 CONFIG_SCHEMA: Final = "curbwatch.config/1"
-HEALTH_SCHEMA: Final = "curbwatch.health/3"
-HEALTH_SCHEMA_V2: Final = "curbwatch.health/2"  # still accepted by the ingest (docs/mqtt.md)
+HEALTH_SCHEMA: Final = "curbwatch.health/4"
+HEALTH_SCHEMA_V3: Final = "curbwatch.health/3"  # still accepted by the ingest (docs/mqtt.md)
+HEALTH_SCHEMA_V2: Final = "curbwatch.health/2"  # still accepted by the ingest
 HEALTH_SCHEMA_V1: Final = "curbwatch.health/1"  # still accepted by the ingest
 CAMERA_STATUS_SCHEMA: Final = "curbwatch.camera-status/2"
 CAMERA_STATUS_SCHEMA_V1: Final = "curbwatch.camera-status/1"  # still accepted by the ingest
@@ -312,7 +313,7 @@ class CameraHealthV2(WireModel):
     model_config = ConfigDict(title="CameraHealth")
 
 
-class CameraHealth(CameraHealthV2):
+class CameraHealthV3(CameraHealthV2):
     """One camera as the node sees it when the health message is built (/3: plus the scene model)."""
 
     view: SceneView | None = Field(default=None, description="the scene model's view; absent: not run")
@@ -321,6 +322,19 @@ class CameraHealth(CameraHealthV2):
     scene_ms: float | None = Field(default=None, ge=0.0, description="scene model time per picture")
 
     model_config = ConfigDict(title="CameraHealth3")
+
+
+class CameraHealth(CameraHealthV3):
+    """One camera as the node sees it when the health message is built (/4: plus its capture CPU)."""
+
+    decode_share: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="CPU seconds per wall second its capture thread spent demuxing, decoding and "
+        "converting since the previous health message (1.0: a whole core); absent: no earlier reading",
+    )
+
+    model_config = ConfigDict(title="CameraHealth4")
 
 
 Problem = Annotated[
@@ -390,23 +404,51 @@ class NodeHealthV2(WireModel):
         return self
 
 
-class NodeHealth(NodeHealthV2):
+class NodeHealthV3(NodeHealthV2):
     """Retained on {prefix}/{node}/health every health interval while the node is online.
 
     /3 is /2 with the scene model's view and counts in each camera block, and the events the
     centre has not acknowledged yet (end-to-end acknowledgement, curbwatch.ack/1).
     """
 
-    schema_: Literal["curbwatch.health/3"] = Field(default=HEALTH_SCHEMA, alias="schema")  # type: ignore[assignment]
+    schema_: Literal["curbwatch.health/3"] = Field(default=HEALTH_SCHEMA_V3, alias="schema")  # type: ignore[assignment]
     outbox_unacked: int | None = Field(
         default=None, ge=0, description="events the centre has not acknowledged storing (sent or not)"
     )
     oldest_unacked_s: float | None = Field(
         default=None, ge=0.0, description="age of the oldest of them, seconds"
     )
-    cameras: list[CameraHealth] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)  # type: ignore[assignment]
+    cameras: list[CameraHealthV3] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)  # type: ignore[assignment]
 
     model_config = ConfigDict(populate_by_name=True, title="NodeHealth3")
+
+
+class RuntimeHealth(WireModel):
+    """What the box runs: its threads, and the detector's recent time per frame."""
+
+    detector_threads: int = Field(ge=1, description="inference threads of the detector (node.yaml)")
+    detector_workers: int = Field(
+        ge=1, description="threads taking frames to the detector, each also running the cameras' logic"
+    )
+    capture_threads: int = Field(ge=0, description="capture threads running, one per camera")
+    detect_ms_mean: float | None = Field(
+        default=None, ge=0.0, description="detector time per frame, mean of the last frames (at most 256)"
+    )
+    detect_ms_p95: float | None = Field(default=None, ge=0.0, description="95th percentile of the same")
+
+
+class NodeHealth(NodeHealthV3):
+    """Retained on {prefix}/{node}/health every health interval while the node is online.
+
+    /4 is /3 plus `runtime` (the box's threads and the detector's time per frame) and each
+    camera's `decode_share` (the capture CPU it costs); every /3 field keeps its meaning.
+    """
+
+    schema_: Literal["curbwatch.health/4"] = Field(default=HEALTH_SCHEMA, alias="schema")  # type: ignore[assignment]
+    runtime: RuntimeHealth | None = None
+    cameras: list[CameraHealth] | None = Field(default=None, max_length=MAX_HEALTH_CAMERAS)  # type: ignore[assignment]
+
+    model_config = ConfigDict(populate_by_name=True, title="NodeHealth4")
 
 
 class CameraStatusV1(WireModel):

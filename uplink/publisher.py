@@ -34,6 +34,7 @@ from uplink.messages import (
     ConfigMessage,
     NodeHealth,
     NodeState,
+    RuntimeHealth,
     StoredAck,
     ZonesReport,
     to_json,
@@ -62,6 +63,7 @@ class HealthProbe:
     software_version: str | None = None
     cameras: tuple[CameraHealth, ...] = ()
     config: ConfigHealth | None = None
+    runtime: RuntimeHealth | None = None
 
 
 # (version if the payload had a readable one, problems as `source: key: message`)
@@ -452,6 +454,7 @@ class Publisher:
             config=probe.config,
             outbox_unacked=unacked,
             oldest_unacked_s=None if oldest_s is None else round(oldest_s, 1),
+            runtime=probe.runtime,
         )
 
 

@@ -21,6 +21,7 @@ from uplink.messages import (
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
+    NodeHealthV3,
     StoredAck,
     WireModel,
     ZonesReport,
@@ -36,7 +37,8 @@ MODELS: dict[str, type[WireModel]] = {
     "config-1.json": ConfigMessage,
     "health-1.json": NodeHealthV1,  # still accepted by the ingest
     "health-2.json": NodeHealthV2,  # still accepted by the ingest
-    "health-3.json": NodeHealth,
+    "health-3.json": NodeHealthV3,  # still accepted by the ingest
+    "health-4.json": NodeHealth,
     "camera-status-1.json": CameraStatusV1,  # still accepted by the ingest
     "camera-status-2.json": CameraStatus,
     "ack-1.json": StoredAck,

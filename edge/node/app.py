@@ -52,7 +52,10 @@ from edge.node.status import (
     CameraCounts,
     CameraReading,
     CameraStatusReporter,
+    CoreShare,
     LatestView,
+    RecentDurations,
+    RuntimeReading,
     SceneHealth,
     StatusLoop,
     health_probe,
@@ -72,6 +75,7 @@ from uplink.topics import Topics
 
 log = logging.getLogger(__name__)
 
+DETECTOR_WORKERS = 1  # one: it also runs every pipeline, and the database has one writer
 DECODE = {
     KeyframesOnly.AUTO: DecodeMode.AUTO,
     KeyframesOnly.ON: DecodeMode.KEYFRAMES,
@@ -199,6 +203,8 @@ class NodeRuntime:
         self.pipelines: dict[str, CameraPipeline] = {}
         self.scene_worker = SceneWorker()
         self.workers: dict[str, CameraWorker] = {}
+        self.detect_times = RecentDurations()
+        self._decode_shares: dict[str, CoreShare] = {}  # read by the health probe only
         self._status_stop = threading.Event()
         self._started = False
 
@@ -266,6 +272,7 @@ class NodeRuntime:
                 self.config_sync,
                 software_version(),
                 self._camera_readings,
+                self._runtime_reading,
                 clock=seams.clock,
                 monotonic=seams.monotonic,
             ),
@@ -282,7 +289,7 @@ class NodeRuntime:
             if newest is not None:
                 self._report_zones(camera_id, newest)
         self.scheduler = DetectorScheduler(
-            self.detector, self._on_result, conf_threshold=config.detector.conf
+            self.detector, self._on_result, workers=DETECTOR_WORKERS, conf_threshold=config.detector.conf
         )
         self.metrics.detector_threads.set(config.detector.threads)
         self.metrics.detector_workers.set(self.scheduler.workers)
@@ -435,6 +442,7 @@ class NodeRuntime:
         duration_s = self.detector.last_duration_s()
         if duration_s is not None:
             self.metrics.detection_latency.labels(camera=frame.camera_id).observe(duration_s)
+            self.detect_times.add(duration_s)
         self.pipelines[frame.camera_id].process(frame, detections)
 
     def _notify_publisher(self) -> None:
@@ -473,14 +481,29 @@ class NodeRuntime:
         for camera_id, pipeline in self.pipelines.items():
             worker = self.workers.get(camera_id)
             stats = None if worker is None else worker.stats()
+            share = None
+            if stats is not None:
+                capture_cpu_s = stats.demux_s + stats.decode_s + stats.convert_s
+                share = self._decode_shares.setdefault(camera_id, CoreShare()).update(now, capture_cpu_s)
             readings[camera_id] = CameraReading(
                 state=CaptureState.STARTING if stats is None else stats.state,
                 last_frame_monotonic=None if stats is None else stats.last_picture_at,
                 fps_analysed=pipeline.analysed.per_second(now),
                 incidents_open=pipeline.incidents_open,
                 scene=scene_health(pipeline.scene) if pipeline.uses_scene else None,
+                decode_share=share,
             )
         return readings
+
+    def _runtime_reading(self) -> RuntimeReading:
+        """For health (the publisher's drain thread), also before the cameras started."""
+        workers = tuple(self.workers.values())
+        return RuntimeReading(
+            detector_threads=self.config.detector.threads,
+            detector_workers=DETECTOR_WORKERS,
+            capture_threads=sum(worker.state is not CaptureState.STOPPED for worker in workers),
+            detect_ms=self.detect_times.mean_p95_ms(),
+        )
 
     def _last_frame(self, camera_id: str) -> float | None:
         worker = self.workers.get(camera_id)

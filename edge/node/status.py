@@ -5,8 +5,9 @@
   blurred, soon after a camera's first frame and then every `snapshot_interval_s`, so the
   admin's zone editor has a current picture to draw on.
 - Health: the publisher sends `{prefix}/{node}/health` every interval; `health_probe` adds
-  each camera's state, last frame, analysed fps and open incidents, and the config sync's
-  applied version and latest rejection (with its first `source:line: key: message` problems).
+  each camera's state, last frame, analysed fps, open incidents and capture CPU share, the
+  config sync's applied version and latest rejection (with its first `source:line: key:
+  message` problems), and what the box runs: its threads and the detector's recent time per frame.
 - Metrics that are polled rather than counted (outbox backlog, queue depth, capture threads
   and their CPU seconds by stage).
 
@@ -40,6 +41,7 @@ from uplink.messages import (
     CameraState,
     CameraStatus,
     ConfigHealth,
+    RuntimeHealth,
     SceneView,
 )
 from uplink.publisher import HealthProbe
@@ -270,6 +272,64 @@ class RateMeter:
             return len(self._times) / span_s if span_s > 0 else 0.0
 
 
+class RecentDurations:
+    """The last `size` durations (seconds): the detector thread adds, the health probe reads."""
+
+    def __init__(self, size: int = 256) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        self._seconds: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._seconds.append(seconds)
+
+    def mean_p95_ms(self) -> tuple[float, float] | None:
+        """Mean and 95th percentile in milliseconds; None before the first."""
+        with self._lock:
+            seconds = list(self._seconds)
+        if not seconds:
+            return None
+        ms = np.asarray(seconds, np.float64) * 1000.0
+        return float(ms.mean()), float(np.percentile(ms, 95))
+
+
+class CoreShare:
+    """CPU seconds per wall second from one reading to the next (1.0: a whole core); one reader."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float] | None = None
+
+    def update(self, now: float, cpu_s: float) -> float | None:
+        """The share since the previous reading; None at the first (or if the clock did not move)."""
+        last, self._last = self._last, (now, cpu_s)
+        if last is None or now <= last[0]:
+            return None
+        return max(0.0, cpu_s - last[1]) / (now - last[0])
+
+
+@dataclass(frozen=True)
+class RuntimeReading:
+    """What the box runs now: its threads and the detector's recent time per frame."""
+
+    detector_threads: int  # inference threads of the detector (node.yaml detector.threads)
+    detector_workers: int  # threads taking frames to the detector (each runs the pipelines)
+    capture_threads: int  # running, one per camera
+    detect_ms: tuple[float, float] | None  # mean and p95 of the recent frames; None before one
+
+
+def runtime_health(reading: RuntimeReading) -> RuntimeHealth:
+    mean_p95 = reading.detect_ms
+    return RuntimeHealth(
+        detector_threads=reading.detector_threads,
+        detector_workers=reading.detector_workers,
+        capture_threads=reading.capture_threads,
+        detect_ms_mean=None if mean_p95 is None else round(mean_p95[0], 3),
+        detect_ms_p95=None if mean_p95 is None else round(mean_p95[1], 3),
+    )
+
+
 @dataclass(frozen=True)
 class CameraReading:
     """One camera now: its capture worker's state and last picture, its pipeline's counts."""
@@ -279,6 +339,7 @@ class CameraReading:
     fps_analysed: float
     incidents_open: int
     scene: SceneHealth | None = None
+    decode_share: float | None = None  # a core's share its capture thread took since the last reading
 
 
 @dataclass(frozen=True)
@@ -305,6 +366,7 @@ def camera_health(
         static_regions=None if reading.scene is None else reading.scene.static_regions,
         relearns=None if reading.scene is None else reading.scene.relearns,
         scene_ms=None if reading.scene is None else round(reading.scene.scene_ms, 3),
+        decode_share=None if reading.decode_share is None else round(reading.decode_share, 4),
     )
 
 
@@ -328,15 +390,17 @@ def health_probe(
     config_sync: ConfigSync,
     software_version: str | None,
     cameras: Callable[[], Mapping[str, CameraReading]] = dict,
+    runtime: Callable[[], RuntimeReading | None] = lambda: None,
     *,
     clock: Clock = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Callable[[], HealthProbe]:
-    """What the publisher adds to each health message: cameras and config, as they are now."""
+    """What the publisher adds to each health message: cameras, config and runtime, as they are now."""
 
     def probe() -> HealthProbe:
         status = config_sync.status()
         readings = cameras()
+        box = runtime()
         return HealthProbe(
             config_version=status.applied_version,
             software_version=software_version,
@@ -345,6 +409,7 @@ def health_probe(
                 for camera_id in sorted(readings)
             ),
             config=config_health(status),
+            runtime=None if box is None else runtime_health(box),
         )
 
     return probe

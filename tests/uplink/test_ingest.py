@@ -24,6 +24,7 @@ from uplink.messages import (
     IncidentEventKind,
     NodeHealth,
     NodeHealthV1,
+    RuntimeHealth,
     SceneView,
     to_json,
 )
@@ -172,7 +173,7 @@ def test_node_status_health_camera_and_snapshot(ingest: Ingest, db: Database, tm
 
 
 def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: Database) -> None:
-    """Nodes not yet upgraded send /1 or /2; current ones /3 with the scene view (docs/mqtt.md)."""
+    """Nodes not yet upgraded send /1, /2 or /3; current ones /4 with their runtime (docs/mqtt.md)."""
     old = NodeHealthV1(node_id=NODE, at=T0, uptime_s=5.0, outbox_backlog=0, config_version=3)
     assert ingest.handle(T.node_health(NODE), to_json(old)).kind is OutcomeKind.UPDATED
     assert one_row(db, "nodes", node_id=NODE)["config_version"] == 3
@@ -193,8 +194,12 @@ def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: Datab
                 static_regions=0,
                 relearns=1,
                 scene_ms=4.0,
+                decode_share=0.04,
             )
         ],
+        runtime=RuntimeHealth(
+            detector_threads=2, detector_workers=1, capture_threads=1, detect_ms_mean=20.0, detect_ms_p95=25.0
+        ),
         config=ConfigHealth(
             applied_version=4,
             rejected_version=5,
@@ -206,11 +211,15 @@ def test_health_of_every_version_is_stored_as_received(ingest: Ingest, db: Datab
     node = one_row(db, "nodes", node_id=NODE)
     assert node["config_version"] == 4
     stored = json.loads(node["health"])
-    assert stored["schema"] == "curbwatch.health/3" and stored["cameras"][0]["incidents_open"] == 2
-    assert stored["cameras"][0]["view"] == "obstructed"
+    assert stored["schema"] == "curbwatch.health/4" and stored["cameras"][0]["incidents_open"] == 2
+    assert stored["cameras"][0]["view"] == "obstructed" and stored["runtime"]["detect_ms_p95"] == 25.0
     assert stored["config"]["problems"] == ["config v5 cameras[cam-01]:3: zones: bad"]
-    v2 = new.model_dump(by_alias=True, mode="json", exclude_none=True)
-    v2["schema"] = "curbwatch.health/2"
+    v3 = new.model_dump(by_alias=True, mode="json", exclude_none=True)
+    v3["schema"] = "curbwatch.health/3"
+    del v3["runtime"], v3["cameras"][0]["decode_share"]
+    assert ingest.handle(T.node_health(NODE), json.dumps(v3).encode()).kind is OutcomeKind.UPDATED
+    assert json.loads(one_row(db, "nodes", node_id=NODE)["health"])["schema"] == "curbwatch.health/3"
+    v2 = dict(v3, schema="curbwatch.health/2", cameras=[dict(v3["cameras"][0])])
     for scene_field in ("view", "static_regions", "relearns", "scene_ms"):
         del v2["cameras"][0][scene_field]
     assert ingest.handle(T.node_health(NODE), json.dumps(v2).encode()).kind is OutcomeKind.UPDATED
@@ -301,13 +310,28 @@ BAD_INPUT = [
         ).encode(),
         "invalid NodeHealthV1: cameras",
     ),
+    (
+        "health /3 with the /4 runtime",
+        T.node_health(NODE),
+        json.dumps(
+            {
+                "schema": "curbwatch.health/3",
+                "node_id": NODE,
+                "at": "2026-05-01T02:00:00Z",
+                "uptime_s": 1.0,
+                "outbox_backlog": 0,
+                "runtime": {"detector_threads": 1, "detector_workers": 1, "capture_threads": 0},
+            }
+        ).encode(),
+        "invalid NodeHealthV3: runtime",
+    ),
     ("empty incident", INCIDENT_TOPIC, b"", "empty incident payload"),
     ("infinite dwell", INCIDENT_TOPIC, _good().replace(b'"seq":0', b'"seq":0,"dwell_s":Infinity'), "dwell_s"),
     ("seq beyond 64 bits", INCIDENT_TOPIC, _good().replace(b'"seq":0', b'"seq":9223372036854775808'), "seq"),
     ("HTML as evidence", INCIDENT_TOPIC, _with_evidence(b"<html><script>alert(1)</script></html>"), "JPEG"),
     ("empty evidence", INCIDENT_TOPIC, _with_evidence(b""), "JPEG"),
     ("65000 px evidence", INCIDENT_TOPIC, _with_evidence(HUGE_JPEG_HEADER), "65000x65000"),
-    ("health /4", T.node_health(NODE), b'{"schema": "curbwatch.health/4"}', "unknown schema"),
+    ("health /5", T.node_health(NODE), b'{"schema": "curbwatch.health/5"}', "unknown schema"),
     (
         "camera status /3",
         T.camera_status(NODE, CAMERA),

@@ -24,6 +24,7 @@ from uplink.messages import (
     NodeHealth,
     NodeHealthV1,
     NodeHealthV2,
+    NodeHealthV3,
     StoredAck,
     WireModel,
     ZonesReport,
@@ -39,7 +40,8 @@ BY_SCHEMA: dict[str, type[WireModel]] = {
     "curbwatch.config/1": ConfigMessage,
     "curbwatch.health/1": NodeHealthV1,
     "curbwatch.health/2": NodeHealthV2,
-    "curbwatch.health/3": NodeHealth,
+    "curbwatch.health/3": NodeHealthV3,
+    "curbwatch.health/4": NodeHealth,
     "curbwatch.camera-status/1": CameraStatusV1,
     "curbwatch.camera-status/2": CameraStatus,
     "curbwatch.ack/1": StoredAck,
@@ -221,7 +223,7 @@ def test_health_2_rejects(changes: dict[str, Any], error: str) -> None:
 def test_health_3_is_health_2_plus_the_scene_fields_of_each_camera() -> None:
     old = json.loads((EXAMPLES / "health-2.json").read_bytes())
     v2 = NodeHealthV2.model_validate_json(json.dumps(old))
-    v3 = NodeHealth.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/3")))
+    v3 = NodeHealthV3.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/3")))
     new_fields = {"schema_", "cameras", "outbox_unacked", "oldest_unacked_s"}
     assert v2.model_dump(exclude=new_fields) == v3.model_dump(exclude=new_fields)
     assert [c.view for c in v3.cameras or []] == [None, None]
@@ -231,16 +233,39 @@ def test_health_3_is_health_2_plus_the_scene_fields_of_each_camera() -> None:
         "outbox_unacked",
         "oldest_unacked_s",
     }
-    added = set(v3_schema["$defs"]["CameraHealth"]["properties"]) - set(
+    added = set(v3_schema["$defs"]["CameraHealthV3"]["properties"]) - set(
         v2_schema["$defs"]["CameraHealthV2"]["properties"]
     )
     assert added == {"view", "static_regions", "relearns", "scene_ms"}
     with pytest.raises(ValidationError, match="view"):
-        NodeHealth.model_validate_json(
+        NodeHealthV3.model_validate_json(
             json.dumps(
                 dict(old, schema="curbwatch.health/3", cameras=[dict(old["cameras"][0], view="moved")])
             )
         )
+
+
+def test_health_4_is_health_3_plus_the_runtime_and_each_cameras_decode_share() -> None:
+    old = json.loads((EXAMPLES / "health-3.json").read_bytes())
+    v3 = NodeHealthV3.model_validate_json(json.dumps(old))
+    v4 = NodeHealth.model_validate_json(json.dumps(dict(old, schema="curbwatch.health/4")))
+    assert v3.model_dump(exclude={"schema_", "cameras"}) == v4.model_dump(
+        exclude={"schema_", "cameras", "runtime"}
+    )
+    assert v4.runtime is None and [c.decode_share for c in v4.cameras or []] == [None, None]
+    v3_schema = json.loads((SCHEMA_DIR / "health-3.json").read_text(encoding="utf-8"))
+    v4_schema = json.loads((SCHEMA_DIR / "health-4.json").read_text(encoding="utf-8"))
+    assert set(v4_schema["properties"]) - set(v3_schema["properties"]) == {"runtime"}
+    added = set(v4_schema["$defs"]["CameraHealth"]["properties"]) - set(
+        v3_schema["$defs"]["CameraHealthV3"]["properties"]
+    )
+    assert added == {"decode_share"}
+    # Why they needed /4: a closed /3 consumer refuses them (docs/mqtt.md).
+    current = json.loads((EXAMPLES / "health.json").read_bytes())
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        NodeHealthV3.model_validate_json(json.dumps(dict(current, schema="curbwatch.health/3")))
+    with pytest.raises(ValidationError, match="detector_threads"):
+        NodeHealth.model_validate_json(json.dumps(dict(current, runtime={"detector_threads": 0})))
 
 
 def test_camera_status_2_is_1_plus_the_view() -> None:

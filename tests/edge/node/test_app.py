@@ -241,9 +241,17 @@ def test_node_turns_a_video_into_ordered_incident_events_at_the_centre(
     assert nodes[0][0] == NODE and nodes[0][1] == "offline"  # stop() published offline last
     assert nodes[0][3] == 5  # the applied config version, from the node's health
     health = json.loads(str(nodes[0][2]))
-    assert health["schema"] == "curbwatch.health/3" and health["outbox_backlog"] >= 0
+    assert health["schema"] == "curbwatch.health/4" and health["outbox_backlog"] >= 0
     assert health["config"] == {"applied_version": 5, "problems": []}
     assert [camera["camera_id"] for camera in health["cameras"]] == ["cam-01"]
+    # What the box runs: one detector worker of detector.threads 1, the camera's capture thread
+    # (or none: the file may have ended before the last report), NanoDet's time per frame, and the
+    # camera's capture CPU share.
+    runtime = health["runtime"]
+    assert (runtime["detector_threads"], runtime["detector_workers"]) == (1, 1)
+    assert runtime["capture_threads"] in (0, 1)
+    assert 0 < runtime["detect_ms_mean"] <= runtime["detect_ms_p95"] < 5000
+    assert health["cameras"][0]["decode_share"] >= 0
 
     # Metrics counted what happened (scraped over HTTP while running).
     cam = (("camera", "cam-01"),)

@@ -17,15 +17,18 @@ from edge.node.status import (
     CameraCounts,
     CameraReading,
     CameraStatusReporter,
+    CoreShare,
     LatestView,
     RateMeter,
+    RecentDurations,
+    RuntimeReading,
     StatusLoop,
     health_probe,
     snapshot_jpeg,
 )
 from models.classes import COCO_CLASSES
 from models.types import Detections, Frame
-from uplink.messages import CameraHealth, CameraState, CameraStatus, ConfigHealth
+from uplink.messages import CameraHealth, CameraState, CameraStatus, ConfigHealth, RuntimeHealth
 
 NOW = datetime(2024, 5, 4, 8, 0, tzinfo=UTC)
 PERSON_XYXY = (345.0, 196.0, 385.0, 276.0)  # a walker in vtest.avi frame 100
@@ -208,3 +211,49 @@ def test_health_probe_reports_cameras_and_the_config_rejection(tmp_path: Path) -
         NOW,
     )
     assert len(config.problems[0]) == 500 and config.problems[0].endswith("…")
+
+
+def test_recent_durations_give_the_mean_and_p95_of_the_last_ones_in_ms() -> None:
+    recent = RecentDurations(size=100)
+    assert recent.mean_p95_ms() is None
+    for _ in range(50):
+        recent.add(1.0)  # pushed out by the next 100
+    for ms in range(1, 101):
+        recent.add(ms / 1000)
+    mean, p95 = recent.mean_p95_ms() or (0.0, 0.0)
+    assert mean == pytest.approx(50.5) and p95 == pytest.approx(95.05)
+    with pytest.raises(ValueError, match="size"):
+        RecentDurations(size=0)
+
+
+def test_core_share_is_cpu_seconds_per_wall_second_between_readings() -> None:
+    share = CoreShare()
+    assert share.update(100.0, 4.0) is None  # nothing to compare with yet
+    assert share.update(160.0, 7.0) == pytest.approx(0.05)  # 3 CPU s in 60 s: 5 % of a core
+    assert share.update(160.0, 8.0) is None  # the clock did not move
+    assert share.update(220.0, 8.0) == 0.0
+
+
+def test_health_probe_reports_what_the_box_runs(tmp_path: Path) -> None:
+    sync = ConfigSync("node-1", {"cam-01": _Zones()}, tmp_path / "config.json", clock=lambda: NOW)
+    readings = {"cam-01": CameraReading(CaptureState.STREAMING, 97.5, 1.0, 0, decode_share=0.041234)}
+    runtime = RuntimeReading(
+        detector_threads=2, detector_workers=1, capture_threads=1, detect_ms=(21.4321, 27.9)
+    )
+    probe = health_probe(
+        sync, None, lambda: readings, lambda: runtime, clock=lambda: NOW, monotonic=lambda: 100.0
+    )
+    report = probe()
+    assert report.runtime == RuntimeHealth(
+        detector_threads=2, detector_workers=1, capture_threads=1, detect_ms_mean=21.432, detect_ms_p95=27.9
+    )
+    assert [camera.decode_share for camera in report.cameras] == [0.0412]
+    before_any_frame = RuntimeReading(
+        detector_threads=2, detector_workers=1, capture_threads=0, detect_ms=None
+    )
+    report = health_probe(sync, None, lambda: {}, lambda: before_any_frame)()
+    assert report.runtime is not None and (report.runtime.detect_ms_mean, report.runtime.detect_ms_p95) == (
+        None,
+        None,
+    )
+    assert health_probe(sync, None)().runtime is None
