@@ -6,10 +6,8 @@ import enum
 import hashlib
 import hmac
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -278,44 +276,51 @@ def csrf_matches(expected: str | None, given: str | None) -> bool:
 class LoginLimiter:
     """Failed logins in a sliding window, counted twice: per account (`max_failures`, from any
     address: a guesser with many addresses) and per client address (`max_client_failures`,
-    across accounts: one password sprayed over many users). Either limit blocks."""
+    across accounts: one password sprayed over many users). Either limit blocks. Counted in the
+    database (login_failures), so every review process behind one proxy sees the same count."""
 
     def __init__(
-        self, clock: Clock, max_failures: int, window_s: float, *, max_client_failures: int | None = None
+        self,
+        store: Store,
+        clock: Clock,
+        max_failures: int,
+        window_s: float,
+        *,
+        max_client_failures: int | None = None,
     ) -> None:
+        self.store = store
         self.clock = clock
         self.max_failures = max_failures
         self.max_client_failures = max_client_failures or max_failures * 4
         self.window = timedelta(seconds=window_s)
-        self._failures: dict[tuple[str, str], deque[datetime]] = {}
-        self._lock = threading.Lock()
 
-    def _prune(self, key: tuple[str, str]) -> deque[datetime]:
-        cutoff = self.clock.now() - self.window
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] < cutoff:
-            times.popleft()
-        return times
-
-    def _count(self, key: tuple[str, str]) -> int:
-        count = len(self._prune(key))
-        if not count:
-            del self._failures[key]  # keep the map bounded by live attackers only
-        return count
+    def _count(self, kind: str, subject: str) -> int:
+        cutoff = iso(self.clock.now() - self.window)
+        return int(
+            self.store.read()
+            .execute(
+                "SELECT count(*) FROM login_failures WHERE kind = ? AND subject = ? AND at >= ?",
+                [kind, subject, cutoff],
+            )
+            .fetchone()[0]
+        )
 
     def blocked(self, ip: str, username: str) -> bool:
-        with self._lock:
-            account = self._count(("user", username.lower()))
-            client = self._count(("ip", ip))
-            return account >= self.max_failures or client >= self.max_client_failures
+        account = self._count("user", username.lower())
+        client = self._count("ip", ip)
+        return account >= self.max_failures or client >= self.max_client_failures
 
     def failed(self, ip: str, username: str) -> None:
-        with self._lock:
-            now = self.clock.now()
-            self._prune(("user", username.lower())).append(now)
-            self._prune(("ip", ip)).append(now)
+        now = self.clock.now()
+        with self.store.write() as db:
+            # the table holds one window of failures: bounded by live attackers only
+            db.execute("DELETE FROM login_failures WHERE at < ?", [iso(now - self.window)])
+            db.execute(
+                "INSERT INTO login_failures (kind, subject, at) VALUES ('user', ?, ?), ('ip', ?, ?)",
+                [username.lower(), iso(now), ip, iso(now)],
+            )
 
     def succeeded(self, ip: str, username: str) -> None:
         """The account's owner got in: its count clears; the address keeps its record."""
-        with self._lock:
-            self._failures.pop(("user", username.lower()), None)
+        with self.store.write() as db:
+            db.execute("DELETE FROM login_failures WHERE kind = 'user' AND subject = ?", [username.lower()])

@@ -284,6 +284,19 @@ def m010_verdict_username(db: Database) -> None:
     db.execute("ALTER TABLE verdicts RENAME COLUMN user TO username")
 
 
+@migrations()
+def m011_shared_state(db: Database) -> None:
+    """What several review processes on one database must share (docs/postgresql.md): who runs
+    the background work (review_ui.leases) and the failed logins the limiter counts."""
+    db.execute("CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE login_failures (kind TEXT NOT NULL CHECK (kind IN ('user', 'ip')),"
+        " subject TEXT NOT NULL, at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX login_failures_subject ON login_failures(kind, subject, at)")
+    db.execute("CREATE INDEX login_failures_at ON login_failures(at)")
+
+
 INCIDENT_INDEXES = {
     "review_incidents_opened": "incidents(opened_at, incident_id)",
     "review_incidents_shop": "incidents(shop_id, opened_at)",

@@ -25,6 +25,7 @@ from review_ui.db import Store
 from review_ui.evidence_links import EvidenceLinks
 from review_ui.exports import VerdictExporter
 from review_ui.i18n import Catalog
+from review_ui.leases import Lease
 from review_ui.migrations import migrate
 from review_ui.proposals import Proposals
 from review_ui.reminders.build import build_china_channels
@@ -143,6 +144,7 @@ class ReviewServer:
             on_tick=self.zones.mark_applied,
             assigner=self.cases,
             tasks=tasks,
+            lease=Lease(self.store, self.clock, "reminders", ttl_s=max(60.0, 10 * config.reminders.poll_s)),
         )
         self.accounts = Accounts(self.store, self.clock, config.session_ttl_h)
         self.context = AppContext(
@@ -151,6 +153,7 @@ class ReviewServer:
             clock=self.clock,
             accounts=self.accounts,
             limiter=LoginLimiter(
+                self.store,
                 self.clock,
                 config.login_max_failures,
                 config.login_window_s,

@@ -15,6 +15,7 @@ from review_ui.clock import Clock, iso
 from review_ui.config import ReminderSettings
 from review_ui.db import Store
 from review_ui.files import stored_file
+from review_ui.leases import Lease
 from review_ui.reminders.channels import Channel, DeliveryError, UnavailableChannel
 from review_ui.reminders.message import ReminderContent
 from review_ui.reminders.sms_window import SmsSendWindow
@@ -49,6 +50,8 @@ class Dispatcher:
         self.settings = settings
         self.evidence_dir = evidence_dir.resolve()
         self.evidence_url = evidence_url  # incident id -> signed, expiring link
+        # Renews the worker's lease before each send; False: another process took over.
+        self.keep_leading: Callable[[], bool] = lambda: True
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.settings.backoff_base_s * (2 ** max(0, attempts - 1))
@@ -94,6 +97,8 @@ class Dispatcher:
         """Try every due reminder once; returns how many were sent."""
         sent = 0
         for row in self.due():
+            if not self.keep_leading():
+                break
             if self._held(row):
                 continue
             channel = self.channels.get(
@@ -263,7 +268,11 @@ class Worker:
         on_tick: Callable[[], None] | None = None,
         assigner: CaseAssigner | None = None,
         tasks: Sequence[Task] = (),
+        lease: Lease | None = None,
     ) -> None:
+        self.lease = lease  # several review processes on one database: only its holder ticks
+        if lease is not None:
+            dispatcher.keep_leading = lease.hold
         self.assigner = assigner
         self.tasks = tuple(tasks)  # the escalation ladder, SMS receipts: after the outbox, each tick
         self.dispatcher = dispatcher
@@ -290,6 +299,9 @@ class Worker:
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                if self.lease is not None and not self.lease.hold():
+                    self._wake.wait(self.poll_s)  # another process does the work
+                    continue
                 if self.assigner is not None:
                     self.assigner.run_once()
                 self.dispatcher.run_once()
@@ -301,3 +313,8 @@ class Worker:
             except Exception:
                 log.exception("reminder worker tick failed")
             self._wake.wait(self.poll_s)
+        if self.lease is not None:
+            try:
+                self.lease.release()
+            except Exception:
+                log.exception("could not release the %s lease", self.lease.name)

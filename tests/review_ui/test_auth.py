@@ -130,12 +130,14 @@ def test_locale_from_query_accept_language_and_user(client: TestClient, server: 
     assert "待审队列" in client.get("/queue", headers={"Accept-Language": "en-US"}).text
 
 
-def test_rotating_addresses_does_not_reset_the_account_limit(clock: ManualClock) -> None:
+def test_rotating_addresses_does_not_reset_the_account_limit(
+    clock: ManualClock, server: ReviewServer
+) -> None:
     """Issue 10 case 4: the per-account count holds across client addresses (X-Forwarded-For
     rotation), and one address spraying many accounts is stopped too."""
     from review_ui.auth import LoginLimiter
 
-    limiter = LoginLimiter(clock, max_failures=5, window_s=300, max_client_failures=8)
+    limiter = LoginLimiter(server.store, clock, max_failures=5, window_s=300, max_client_failures=8)
     for n in range(5):
         assert not limiter.blocked(f"10.0.0.{n}", "admin")
         limiter.failed(f"10.0.0.{n}", "admin")
@@ -147,6 +149,29 @@ def test_rotating_addresses_does_not_reset_the_account_limit(clock: ManualClock)
     assert not limiter.blocked("192.0.2.8", "someone-else")
     clock.advance(301)
     assert not limiter.blocked("10.0.0.99", "admin") and not limiter.blocked("192.0.2.7", "x")
+
+
+def test_failed_logins_count_across_review_processes(clock: ManualClock, server: ReviewServer) -> None:
+    """Issue 16: two review servers behind one proxy share the count (the database's), so a
+    guesser cannot double the attempts by landing on the other process."""
+    from review_ui.auth import LoginLimiter
+    from review_ui.db import Store
+
+    other_store = Store(server.config.database)
+    try:
+        here = LoginLimiter(server.store, clock, max_failures=4, window_s=300)
+        there = LoginLimiter(other_store, clock, max_failures=4, window_s=300)
+        for n in range(4):
+            (here if n % 2 else there).failed(f"10.0.0.{n}", "admin")
+        assert here.blocked("10.0.0.9", "admin") and there.blocked("10.0.0.9", "admin")
+        there.succeeded("10.0.0.9", "admin")
+        assert not here.blocked("10.0.0.9", "admin")
+        clock.advance(301)
+        here.failed("10.0.0.1", "viewer")  # prunes what left the window
+        rows = server.store.read().execute("SELECT kind, subject FROM login_failures ORDER BY kind")
+        assert [tuple(row) for row in rows] == [("ip", "10.0.0.1"), ("user", "viewer")]
+    finally:
+        other_store.close()
 
 
 def test_forwarded_headers_are_not_believed_unless_a_proxy_is_configured(server: ReviewServer) -> None:
