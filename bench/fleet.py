@@ -2,15 +2,21 @@
 
     .venv/bin/python -m bench.fleet [--nodes 250] [--cameras 4] [--workers 2]
         [--events-per-camera-min 5] [--seconds 120] [--queue-requests 100]
+        [--database sqlite|postgresql] [--postgres-server URL] [--prefill 1000000] [--keep]
 
 Each node is the real Outbox + Publisher (health every --health-s, end-to-end acks), without
 video; its cameras open, update and clear incidents at random (Poisson, --events-per-camera-min
 events per camera per minute; about 0.5 is a busy street, 10x that the issue's load). The broker
 is a private Mosquitto with persistence; the workers are `python -m uplink.ingest_worker`
-processes in one $share group. Mid-run one worker is SIGKILLed (and restarted) and the broker is
-SIGKILLed (and restarted). Reports events/s, event -> stored latency p50/p95/p99 (outbox enqueue
-to the ingest's received_at, one host clock), lost and duplicated (must both be 0), and the
-review queue page's p50/p95 at the resulting table size.
+processes in one $share group, on a SQLite file or a fresh PostgreSQL database (C collation,
+dropped at the end unless --keep). --prefill first loads that many historical incidents (a year
+before the run at 1 million; bench.review.prefill: cases, 10 % rejected, indexes and statistics
+rebuilt), so the queue is timed at the table sizes of a city. Mid-run one worker is SIGKILLed
+(and restarted) and the broker is SIGKILLed (and restarted). Reports events/s, event -> stored
+latency p50/p95/p99 (outbox enqueue to the ingest's received_at, one host clock), lost and
+duplicated (must both be 0), and the review queue page's p50/p95 (the review server's config
+`database_url` on the same database, the case assigner caught up first, as the review server's
+worker keeps it).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import json
 import random
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,13 +34,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlite_utils
-
+from bench.review import INTERVAL_S, PASSWORD, POSTGRES_SERVER, Site, log_in, prefill, scratch_database, timed
 from tests.support.broker import MosquittoBroker
-from uplink.clock import parse_utc
+from uplink.clock import format_utc, parse_utc
+from uplink.database import Database, open_database
 from uplink.messages import IncidentEventKind, IncidentMessage, Shop
 from uplink.outbox import Outbox
 from uplink.publisher import Publisher
@@ -53,6 +60,16 @@ class Camera:
     seq: int = 0
     first_seen_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    @property
+    def site(self) -> Site:
+        return Site(
+            self.node_id,
+            self.camera_id,
+            f"zone-{self.camera_id}",
+            f"shop-{self.node_id}-{self.camera_id}",
+            "东街12号",
+        )
+
     def next_event(self, rng: random.Random, now: datetime) -> IncidentMessage:
         if self.incident_id is None:
             self.incident_id, self.seq, self.first_seen_at = uuid.uuid4(), 0, now
@@ -60,14 +77,15 @@ class Camera:
         else:
             self.seq += 1
             kind = IncidentEventKind.CLEARED if rng.random() < CLEAR_CHANCE else IncidentEventKind.UPDATED
+        site = self.site
         message = IncidentMessage(
             incident_id=self.incident_id,
             seq=self.seq,
             event=kind,
             node_id=self.node_id,
             camera_id=self.camera_id,
-            zone_id=f"zone-{self.camera_id}",
-            shop=Shop(id=f"shop-{self.node_id}-{self.camera_id}", name="东街12号"),
+            zone_id=site.zone_id,
+            shop=Shop(id=site.shop_id, name=site.shop_name),
             label="chair",
             confidence=0.8,
             bbox=(0.1, 0.5, 0.3, 0.9),
@@ -82,10 +100,12 @@ class Camera:
 class Worker:
     """One ingest worker process; kill() is SIGKILL, as a crash would be."""
 
-    def __init__(self, broker: MosquittoBroker, client_id: str, folder: Path, group: str | None) -> None:
+    def __init__(
+        self, broker: MosquittoBroker, client_id: str, folder: Path, database: str, group: str | None
+    ) -> None:
         self.command = [
             *(sys.executable, "-m", "uplink.ingest_worker", "--port", str(broker.port)),
-            *("--client-id", client_id, "--db", str(folder / "review.db")),
+            *("--client-id", client_id, "--db", database),
             *("--evidence-dir", str(folder / "evidence")),
             *(("--shared-group", group) if group else ()),
         ]
@@ -108,14 +128,11 @@ class Worker:
             self.process.wait(30)
 
 
-def stored(db_path: Path) -> list[tuple[str, int, str]]:
-    if not db_path.exists():
-        return []
-    with sqlite_utils.Database(db_path) as db:
-        return [
-            (r[0], r[1], r[2])
-            for r in db.execute("SELECT incident_id, seq, received_at FROM incident_events")
-        ]
+STORED = "FROM incident_events WHERE received_at >= ?"  # the run's events, not the prefilled history
+
+
+def stored(db: Database, since: str) -> list[tuple[str, int, str]]:
+    return [(r[0], r[1], r[2]) for r in db.execute(f"SELECT incident_id, seq, received_at {STORED}", [since])]
 
 
 def quantiles_ms(values: list[float]) -> dict[str, float]:
@@ -125,11 +142,11 @@ def quantiles_ms(values: list[float]) -> dict[str, float]:
     return {"p50": round(q[49] * 1000, 1), "p95": round(q[94] * 1000, 1), "p99": round(q[98] * 1000, 1)}
 
 
-def queue_page_ms(folder: Path, requests: int) -> dict[str, float]:
-    """The review server's /queue over ASGI on the database the fleet filled (as bench.review)."""
+def queue_page_ms(folder: Path, database: str, requests: int, filtered: list[str]) -> dict[str, object]:
+    """The review server's /queue over ASGI on the database the fleet filled (as bench.review),
+    unfiltered and with filters, after the case assigner took what the ingest stored."""
     from fastapi.testclient import TestClient
 
-    from bench.review import PASSWORD, timed
     from review_ui.auth import Role
     from review_ui.config import ReviewConfig
     from review_ui.service import ReviewServer
@@ -137,19 +154,32 @@ def queue_page_ms(folder: Path, requests: int) -> dict[str, float]:
     (folder / "secret.key").write_text(secrets.token_hex(32))
     config = ReviewConfig.model_validate(
         {
-            "db_path": folder / "review.db",
+            "database_url": database,
             "evidence_dir": folder / "evidence",
             "secret_key_file": folder / "secret.key",
         }
     )
+    began = time.monotonic()
     server = ReviewServer(config)
-    server.accounts.create_user("bench", PASSWORD, Role.INSPECTOR, "bench")
-    with TestClient(server.app, base_url="https://bench") as client:
-        page = client.get("/login")
-        token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-        client.post("/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token})
-        p50, p95 = timed(client, ["/queue"] * requests)
-    return {"p50": round(p50, 1), "p95": round(p95, 1)}
+    try:
+        assigned = 0
+        while batch := server.cases.run_once():  # what the review server's worker does as they arrive
+            assigned += batch
+        server.accounts.create_user("bench", PASSWORD, Role.INSPECTOR, "bench")
+        with TestClient(server.app, base_url="https://bench") as client:
+            log_in(client)
+            p50, p95 = timed(client, ["/queue"] * requests)
+            f50, f95 = timed(client, [filtered[i % len(filtered)] for i in range(requests)])
+    finally:
+        server.store.close()
+    return {
+        "p50": round(p50, 1),
+        "p95": round(p95, 1),
+        "filtered_p50": round(f50, 1),
+        "filtered_p95": round(f95, 1),
+        "assigned_to_cases": assigned,
+        "took_s": round(time.monotonic() - began, 1),
+    }
 
 
 def main() -> None:
@@ -164,22 +194,63 @@ def main() -> None:
     parser.add_argument("--no-kills", action="store_true", help="no worker or broker kill mid-run")
     parser.add_argument("--queue-requests", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--postgres-server",
+        default=POSTGRES_SERVER,
+        help="with --database postgresql: the server the run's database is created on",
+    )
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="historical incidents loaded before the run (e.g. 1000000)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the folder and the database afterwards")
     args = parser.parse_args()
     if (
         min(args.nodes, args.cameras, args.workers) < 1
         or args.seconds <= 0
         or args.events_per_camera_min <= 0
+        or args.prefill < 0
+        or args.queue_requests < 2
     ):
-        parser.error("--nodes, --cameras, --workers, --seconds and --events-per-camera-min must be positive")
-
+        parser.error(
+            "--nodes, --cameras, --workers, --seconds and --events-per-camera-min must be positive,"
+            " --prefill not negative, --queue-requests at least 2"
+        )
+    started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="curbwatch-fleet-"))
-    broker = MosquittoBroker(folder / "broker")
-    broker.start()
-    group = "ingest" if args.workers > 1 else None
-    workers = [Worker(broker, f"ingest-{i}", folder, group) for i in range(args.workers)]
-    for worker in workers:
-        worker.start()
+    try:
+        with scratch_database(args.database, folder, args.postgres_server, keep=args.keep) as database:
+            report = run(args, folder, database)
+            if args.keep:
+                print(f"kept {folder} and {database}", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    report["wall_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    if report["lost"] or report["duplicated"]:
+        raise SystemExit("events were lost or duplicated")
+
+
+def run(args: argparse.Namespace, folder: Path, database: str) -> dict[str, object]:
     node_ids = [f"node-{n:04d}" for n in range(args.nodes)]
+    cameras = [Camera(node_id, f"cam-{c:02d}") for node_id in node_ids for c in range(args.cameras)]
+    sites = [camera.site for camera in cameras]
+    history_end = datetime.now(UTC) - timedelta(hours=1)  # the prefilled history ends before the run
+    filled = prefill(
+        database,
+        args.prefill,
+        site=lambda i: sites[i % len(sites)],
+        start=history_end - timedelta(seconds=INTERVAL_S * args.prefill),
+    )
+    if args.prefill:
+        print(
+            f"prefilled {args.prefill} incidents in {filled.seconds:.1f} s ({filled.cases} cases)", flush=True
+        )
+
+    broker = MosquittoBroker(folder / "broker")
+    group = "ingest" if args.workers > 1 else None
+    workers = [Worker(broker, f"ingest-{i}", folder, database, group) for i in range(args.workers)]
     publishers = [
         Publisher(
             MqttSettings(port=broker.port, client_id=node_id, keepalive_s=10, reconnect_max_s=2),
@@ -192,11 +263,77 @@ def main() -> None:
     ]
     (folder / "edge").mkdir()
     outboxes = {node_id: Outbox(folder / "edge" / f"{node_id}.db") for node_id in node_ids}
-    for publisher in publishers:
-        publisher.start()
-    cameras = [Camera(node_id, f"cam-{c:02d}") for node_id in node_ids for c in range(args.cameras)]
-    print(f"{len(cameras)} cameras on {args.nodes} nodes, {args.workers} workers, {folder}", flush=True)
+    db = open_database(database)
+    try:
+        broker.start()
+        for worker in workers:
+            worker.start()
+        for publisher in publishers:
+            publisher.start()
+        print(f"{len(cameras)} cameras on {args.nodes} nodes, {args.workers} workers, {folder}", flush=True)
+        since = format_utc(datetime.now(UTC))
+        sent_at, produced_s, drained_s = _produce(
+            args, broker, workers, cameras, outboxes, publishers, db, since
+        )
+        rows = stored(db, since)
+        incidents_total = int(db.execute("SELECT count(*) FROM incidents").fetchone()[0])
+    finally:
+        db.close()
+        for publisher in publishers:
+            publisher.stop(flush_timeout_s=1)
+        for worker in workers:
+            worker.stop()
+        broker.stop()
 
+    keys = [(incident_id, seq) for incident_id, seq, _ in rows]
+    latencies = [
+        parse_utc(received).timestamp() - sent_at[(incident_id, seq)]
+        for incident_id, seq, received in rows
+        if (incident_id, seq) in sent_at
+    ]
+    some = cameras[len(cameras) // 3]
+    filtered = [
+        f"/queue?camera={some.camera_id}",
+        f"/queue?shop={some.site.shop_id}&status=",
+        "/queue?status=rejected",
+        f"/queue?zone={some.site.zone_id}&from={(history_end - timedelta(days=30)).date().isoformat()}",
+        "/queue?page=3",
+    ]
+    return {
+        "database": args.database,
+        "cameras": len(cameras),
+        "nodes": args.nodes,
+        "workers": args.workers,
+        "events": len(sent_at),
+        "offered_events_per_s": round(len(cameras) * args.events_per_camera_min / 60.0, 1),
+        "events_per_s": round(len(rows) / drained_s, 1),
+        "produced_s": round(produced_s, 1),
+        "all_stored_after_s": round(drained_s, 1),
+        "lost": len(set(sent_at) - set(keys)),
+        "duplicated": len(keys) - len(set(keys)),
+        "latency_ms": quantiles_ms(latencies),
+        "kills": "none" if args.no_kills else "worker ingest-0 SIGKILL at 1/3, broker SIGKILL at 2/3",
+        "incident_rows": len({k[0] for k in keys}),
+        "prefilled": args.prefill,
+        "prefill_s": round(filled.seconds, 1),
+        "incidents_in_database": incidents_total,
+        "queue_page_ms": queue_page_ms(folder, database, args.queue_requests, filtered),
+    }
+
+
+def _produce(
+    args: argparse.Namespace,
+    broker: MosquittoBroker,
+    workers: list[Worker],
+    cameras: list[Camera],
+    outboxes: dict[str, Outbox],
+    publishers: list[Publisher],
+    db: Database,
+    since: str,
+) -> tuple[dict[tuple[str, int], float], float, float]:
+    """Poisson events for --seconds (the chaos thread killing a worker and the broker), then wait
+    until everything is stored and acknowledged; returns when each event was sent, and how long
+    producing and everything stored took."""
     sent_at: dict[tuple[str, int], float] = {}
     rng = random.Random(args.seed)
     rate_per_s = len(cameras) * args.events_per_camera_min / 60.0
@@ -219,46 +356,13 @@ def main() -> None:
         publisher.notify()
     if chaos.is_alive():
         chaos.join()
-
-    db_path = folder / "review.db"
     deadline = time.monotonic() + max(60.0, args.ack_timeout_s * 4)
     while time.monotonic() < deadline:
-        if len(stored(db_path)) >= len(sent_at) and all(o.unacked()[0] == 0 for o in outboxes.values()):
+        count = int(db.execute(f"SELECT count(*) {STORED}", [since]).fetchone()[0])
+        if count >= len(sent_at) and all(o.unacked()[0] == 0 for o in outboxes.values()):
             break
         time.sleep(0.5)
-    drained_s = time.monotonic() - start
-    rows = stored(db_path)
-    for publisher in publishers:
-        publisher.stop(flush_timeout_s=1)
-    for worker in workers:
-        worker.stop()
-    broker.stop()
-
-    keys = [(incident_id, seq) for incident_id, seq, _ in rows]
-    latencies = [
-        parse_utc(received).timestamp() - sent_at[(incident_id, seq)]
-        for incident_id, seq, received in rows
-        if (incident_id, seq) in sent_at
-    ]
-    report = {
-        "cameras": len(cameras),
-        "nodes": args.nodes,
-        "workers": args.workers,
-        "events": len(sent_at),
-        "offered_events_per_s": round(rate_per_s, 1),
-        "events_per_s": round(len(rows) / drained_s, 1),
-        "produced_s": round(produced_s, 1),
-        "all_stored_after_s": round(drained_s, 1),
-        "lost": len(set(sent_at) - set(keys)),
-        "duplicated": len(keys) - len(set(keys)),
-        "latency_ms": quantiles_ms(latencies),
-        "kills": "none" if args.no_kills else "worker ingest-0 SIGKILL at 1/3, broker SIGKILL at 2/3",
-        "incident_rows": len({k[0] for k in keys}),
-        "queue_page_ms": queue_page_ms(folder, args.queue_requests),
-    }
-    print(json.dumps(report, ensure_ascii=False, indent=2))
-    if report["lost"] or report["duplicated"]:
-        raise SystemExit("events were lost or duplicated")
+    return sent_at, produced_s, time.monotonic() - start
 
 
 def _chaos(broker: MosquittoBroker, workers: list[Worker], seconds: float) -> None:
