@@ -80,7 +80,7 @@ def queue(db: Database, flt: QueueFilter) -> QueuePage:
         # first; then what the assigner has not reached.
         also = f" AND {base_where}" if base_where else ""
         sql = _waiting(columns, also) + " ORDER BY sort_at, 1 LIMIT ? OFFSET ?"  # 1: the incident id
-        params = [*base_params] * 2  # the two halves' filters
+        params = _waiting_params(db, list(base_params))
     elif not flt.status:
         # Every incident, oldest first along incidents(opened_at).
         sql = (
@@ -128,9 +128,17 @@ def _waiting(columns: str, also: str) -> str:
         + ", COALESCE(i.opened_at, i.first_seen_at) AS sort_at FROM incidents i"
         " LEFT JOIN workflow w ON w.incident_id = i.incident_id"
         + CASED
-        + " WHERE i.rowid > (SELECT last_rowid FROM case_progress) AND ci.incident_id IS NULL"
+        + " WHERE i.rowid > ? AND ci.incident_id IS NULL"
         " AND w.incident_id IS NULL" + also
     )
+
+
+def _waiting_params(db: Database, params: list[Any]) -> list[Any]:
+    """The two halves' filters and, between them, the assigner's watermark as a value: as a
+    sub-select PostgreSQL planned for a third of all incidents (a hash of all case_incidents,
+    70 ms at 300k incidents); as a value it reads the few rows above it (3 ms)."""
+    watermark = db.execute("SELECT last_rowid FROM case_progress").fetchone()[0]
+    return [*params, watermark, *params]
 
 
 def status_counts(db: Database, flt: QueueFilter) -> dict[str, int]:
@@ -149,7 +157,8 @@ def status_counts(db: Database, flt: QueueFilter) -> dict[str, int]:
         counts[status] = n
     also = f" AND {base_where}" if base_where else ""
     counts["pending"] += db.execute(
-        "SELECT count(*) FROM (" + _waiting("SELECT i.incident_id", also) + ") AS waiting", [*params, *params]
+        "SELECT count(*) FROM (" + _waiting("SELECT i.incident_id", also) + ") AS waiting",
+        _waiting_params(db, list(params)),
     ).fetchone()[0]
     return counts
 
