@@ -22,10 +22,12 @@ worker keeps it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import secrets
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,9 +44,6 @@ from tests.support.broker import MosquittoBroker
 from uplink.clock import format_utc, parse_utc
 from uplink.database import Database, open_database
 from uplink.messages import IncidentEventKind, IncidentMessage, Shop
-from uplink.outbox import Outbox
-from uplink.publisher import Publisher
-from uplink.settings import MqttSettings
 from uplink.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,6 +193,12 @@ def main() -> None:
     parser.add_argument("--no-kills", action="store_true", help="no worker or broker kill mid-run")
     parser.add_argument("--queue-requests", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--nodes-per-process",
+        type=int,
+        default=50,
+        help="simulated nodes per process (paho's select() stops at socket 1024: about 140 nodes)",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
         "--postgres-server",
@@ -251,36 +256,31 @@ def run(args: argparse.Namespace, folder: Path, database: str) -> dict[str, obje
     broker = MosquittoBroker(folder / "broker")
     group = "ingest" if args.workers > 1 else None
     workers = [Worker(broker, f"ingest-{i}", folder, database, group) for i in range(args.workers)]
-    publishers = [
-        Publisher(
-            MqttSettings(port=broker.port, client_id=node_id, keepalive_s=10, reconnect_max_s=2),
-            folder / "edge" / f"{node_id}.db",
-            health_interval_s=args.health_s,
-            ack_timeout_s=args.ack_timeout_s,
-            resend_check_s=1.0,
-        )
-        for node_id in node_ids
-    ]
-    (folder / "edge").mkdir()
-    outboxes = {node_id: Outbox(folder / "edge" / f"{node_id}.db") for node_id in node_ids}
     db = open_database(database)
+    shards: list[NodeShard] = []
     try:
         broker.start()
         for worker in workers:
             worker.start()
-        for publisher in publishers:
-            publisher.start()
-        print(f"{len(cameras)} cameras on {args.nodes} nodes, {args.workers} workers, {folder}", flush=True)
-        since = format_utc(datetime.now(UTC))
-        sent_at, produced_s, drained_s = _produce(
-            args, broker, workers, cameras, outboxes, publishers, db, since
+        rate_per_node = args.cameras * args.events_per_camera_min / 60.0
+        for first in range(0, args.nodes, args.nodes_per_process):
+            count = min(args.nodes_per_process, args.nodes - first)
+            shards.append(NodeShard(args, broker.port, folder, first, count, rate_per_node * count))
+        for shard in shards:
+            shard.wait_for("ready")
+        print(
+            f"{len(cameras)} cameras on {args.nodes} nodes ({len(shards)} processes),"
+            f" {args.workers} workers, {folder}",
+            flush=True,
         )
+        since = format_utc(datetime.now(UTC))
+        sent_at, produced_s, drained_s = _produce(args, broker, workers, shards, folder, db, since)
         rows = stored(db, since)
         incidents_total = int(db.execute("SELECT count(*) FROM incidents").fetchone()[0])
     finally:
         db.close()
-        for publisher in publishers:
-            publisher.stop(flush_timeout_s=1)
+        for shard in shards:
+            shard.stop()
         for worker in workers:
             worker.stop()
         broker.stop()
@@ -321,45 +321,91 @@ def run(args: argparse.Namespace, folder: Path, database: str) -> dict[str, obje
     }
 
 
+class NodeShard:
+    """A process of simulated nodes (bench.fleet_nodes): `ready`, then `go`, then `produced`."""
+
+    def __init__(
+        self, args: argparse.Namespace, port: int, folder: Path, first: int, count: int, rate: float
+    ) -> None:
+        self.first = first
+        self.count = count
+        self.folder = folder
+        command = [
+            *(sys.executable, "-m", "bench.fleet_nodes", "--port", str(port), "--first", str(first)),
+            *("--nodes", str(count), "--cameras", str(args.cameras), "--rate", str(rate)),
+            *("--seconds", str(args.seconds), "--folder", str(folder), "--seed", str(args.seed)),
+            *("--health-s", str(args.health_s), "--ack-timeout-s", str(args.ack_timeout_s)),
+        ]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def wait_for(self, word: str) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if line != word:
+            raise SystemExit(
+                f"node shard {self.first} said {line!r}, not {word!r} (rc {self.process.poll()})"
+            )
+
+    def say(self, word: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(word + "\n")
+        self.process.stdin.flush()
+
+    def sent_at(self) -> dict[tuple[str, int], float]:
+        sent = json.loads((self.folder / f"sent-{self.first}.json").read_text())
+        return {(key.split("/")[0], int(key.split("/")[1])): at for key, at in sent.items()}
+
+    def unacked(self) -> int:
+        """Rows of this shard's outboxes the centre has not acknowledged (read from the files)."""
+        total = 0
+        for n in range(self.first, self.first + self.count):
+            conn = sqlite3.connect(self.folder / "edge" / f"node-{n:04d}.db", timeout=10)
+            try:
+                total += conn.execute("SELECT count(*) FROM outbox WHERE acked_at IS NULL").fetchone()[0]
+            finally:
+                conn.close()
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                self.say("stop")
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
 def _produce(
     args: argparse.Namespace,
     broker: MosquittoBroker,
     workers: list[Worker],
-    cameras: list[Camera],
-    outboxes: dict[str, Outbox],
-    publishers: list[Publisher],
+    shards: list[NodeShard],
+    folder: Path,
     db: Database,
     since: str,
 ) -> tuple[dict[tuple[str, int], float], float, float]:
-    """Poisson events for --seconds (the chaos thread killing a worker and the broker), then wait
-    until everything is stored and acknowledged; returns when each event was sent, and how long
-    producing and everything stored took."""
-    sent_at: dict[tuple[str, int], float] = {}
-    rng = random.Random(args.seed)
-    rate_per_s = len(cameras) * args.events_per_camera_min / 60.0
+    """Poisson events for --seconds in every shard (the chaos thread killing a worker and the
+    broker), then wait until everything is stored and acknowledged; returns when each event was
+    sent, and how long producing and everything stored took."""
     chaos = threading.Thread(target=_chaos, args=(broker, workers, args.seconds), daemon=True)
+    start = time.monotonic()
+    for shard in shards:
+        shard.say("go")
     if not args.no_kills:
         chaos.start()
-    start = time.monotonic()
-    next_at = start
-    while (now := time.monotonic()) < start + args.seconds:
-        if now < next_at:
-            time.sleep(min(0.05, next_at - now))
-            continue
-        next_at += rng.expovariate(rate_per_s)  # Poisson arrivals over the whole fleet
-        camera = rng.choice(cameras)
-        message = camera.next_event(rng, datetime.now(UTC))
-        outboxes[camera.node_id].enqueue(message, T.incident(camera.node_id, camera.camera_id))
-        sent_at[(str(message.incident_id), message.seq)] = time.time()
+    for shard in shards:
+        shard.wait_for("produced")
     produced_s = time.monotonic() - start
-    for publisher in publishers:
-        publisher.notify()
+    sent_at = {key: at for shard in shards for key, at in shard.sent_at().items()}
     if chaos.is_alive():
         chaos.join()
     deadline = time.monotonic() + max(60.0, args.ack_timeout_s * 4)
     while time.monotonic() < deadline:
         count = int(db.execute(f"SELECT count(*) {STORED}", [since]).fetchone()[0])
-        if count >= len(sent_at) and all(o.unacked()[0] == 0 for o in outboxes.values()):
+        if count >= len(sent_at) and sum(shard.unacked() for shard in shards) == 0:
             break
         time.sleep(0.5)
     return sent_at, produced_s, time.monotonic() - start

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ACK_TIMEOUT_S = 120.0
 RESEND_CHECK_S = 5.0
 MAX_ACK_BYTES = 256 * 1024
+SUBSCRIBE_RETRY_S = 2.0  # a refused subscription is asked for again after this
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,13 @@ class Publisher:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        # A refused SUBSCRIBE (a clustered broker mid-election answers 0x80) would leave the node
+        # deaf to acks and configs until its next reconnect: the drain thread retries it.
+        self._subscribing: dict[int, str] = {}
+        self._refused: set[str] = set()
+        self._subscriptions_lock = threading.Lock()
+        self._retry_subscribe_at = 0.0
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -230,13 +238,55 @@ class Publisher:
             return
         log.info("node %s: connected to %s:%d", self.node_id, self.settings.host, self.settings.port)
         client.publish(self.topics.node_status(self.node_id), NodeState.ONLINE.value, qos=1, retain=True)
-        if self._on_config is not None:
-            client.subscribe(self.topics.node_config(self.node_id), qos=1)
-        if self._ack_timeout is not None:
-            client.subscribe(self.topics.node_ack(self.node_id), qos=1)
+        with self._subscriptions_lock:
+            self._refused.clear()
+            self._subscribing.clear()
+        for topic in self._own_subscriptions():
+            self._subscribe(topic)
         self._connected.set()
         self._next_health = 0.0
         self._wake.set()
+
+    def _own_subscriptions(self) -> list[str]:
+        topics = []
+        if self._on_config is not None:
+            topics.append(self.topics.node_config(self.node_id))
+        if self._ack_timeout is not None:
+            topics.append(self.topics.node_ack(self.node_id))
+        return topics
+
+    def _subscribe(self, topic: str) -> None:
+        # Under the lock: the SUBACK callback must find the mid recorded.
+        with self._subscriptions_lock:
+            result, mid = self.client.subscribe(topic, qos=1)
+            if result == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+                self._subscribing[mid] = topic
+            else:
+                self._refused.add(topic)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reasons: list[Any], _p: Any) -> None:
+        with self._subscriptions_lock:
+            topic = self._subscribing.pop(mid, None)
+            if topic is None:
+                return
+            if any(reason.is_failure for reason in reasons):
+                self._refused.add(topic)
+                self._retry_subscribe_at = self._monotonic() + SUBSCRIBE_RETRY_S
+            else:
+                self._refused.discard(topic)
+        if topic in self._refused:
+            log.warning("node %s: broker refused the subscription to %s; retrying", self.node_id, topic)
+
+    def _retry_refused_subscriptions(self) -> None:
+        """Drain thread, while connected."""
+        with self._subscriptions_lock:
+            due = self._monotonic() >= self._retry_subscribe_at
+            topics = sorted(self._refused) if due else []
+            self._refused.difference_update(topics)
+            if topics:
+                self._retry_subscribe_at = self._monotonic() + SUBSCRIBE_RETRY_S
+        for topic in topics:
+            self._subscribe(topic)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
@@ -336,6 +386,7 @@ class Publisher:
                         cursor = 0  # the re-opened rows lie behind the cursor
                     next_resend = self._monotonic() + self._resend_check_s
                 if self._connected.is_set():
+                    self._retry_refused_subscriptions()
                     self._send_latest()
                     cursor = self._fill_window(outbox, cursor)
                     self._maybe_health(outbox)
