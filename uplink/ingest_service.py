@@ -32,6 +32,7 @@ from uplink.sqlite import Synchronous
 from uplink.topics import Topics
 
 log = logging.getLogger(__name__)
+SUBSCRIBE_RETRY_S = 2.0  # a refused subscription is asked for again after this
 
 
 @dataclass(frozen=True)
@@ -108,15 +109,25 @@ class IngestService:
             return
         log.info("ingest: connected (session present: %s)", flags.session_present)
         self._connected.set()
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        if self._stop.is_set() or not self._connected.is_set():
+            return
         filters = self.topics.ingest_subscriptions(self.settings.shared_group)
-        result, _mid = client.subscribe([(topic, 1) for topic in filters])
+        result, _mid = self.client.subscribe([(topic, 1) for topic in filters])
         if result != mqtt.MQTT_ERR_SUCCESS:
             log.error("ingest: subscribe failed: %s", result)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         refused = [reason for reason in reasons if reason.is_failure]
         if refused:
-            log.error("ingest: broker refused %d subscriptions (ACL?): %s", len(refused), refused)
+            # An ACL, or a clustered broker electing a leader (NATS answers 0x80 then): ask again
+            # later, off the network thread, rather than stay deaf until the next reconnect.
+            log.error("ingest: broker refused %d subscriptions (ACL?): %s; retrying", len(refused), refused)
+            retry = threading.Timer(SUBSCRIBE_RETRY_S, self._subscribe)
+            retry.daemon = True
+            retry.start()
             return
         self._subscribed.set()
 

@@ -53,10 +53,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 def test_a_member_dies_under_a_node_and_nothing_is_lost(cluster: Cluster, tmp_path: Path) -> None:
     """What this does not assert: that acks and configs reach the node again after the failover.
-    They do when the node re-subscribes after JetStream re-elected the dead member's leaders; a
-    node that re-subscribes during the election gets a failed SUBACK, which the Publisher ignores
-    (docs/brokers.md), so it keeps re-sending until its next reconnect. Each event is stored once
-    either way, which is what is asserted."""
+    A node or ingest that re-subscribes during JetStream's election gets a failed SUBACK and asks
+    again every 2 s (uplink.publisher, uplink.ingest_service); how long the election takes varies
+    with the machine's load. Each event is stored once, which is what is asserted."""
     first, second, third = cluster.nats.members
     db_path = tmp_path / "review.db"
     ingest = start_ingest(cluster.settings(third.port, CENTRE_USER, "review-ingest"), tmp_path)
@@ -80,7 +79,7 @@ def test_a_member_dies_under_a_node_and_nothing_is_lost(cluster: Cluster, tmp_pa
         edge.send(during)
         wait_until(lambda: balancer.served[-1] == second.port, 25, "the node on the second member")
         everything = before + in_flight + during
-        wait_until(lambda: len(stored_events(db_path)) >= len(everything), 25, "every event stored")
+        wait_until(lambda: len(stored_events(db_path)) >= len(everything), 60, "every event stored")
         assert stored_events(db_path) == keys(everything)
         assert dead_letters(db_path) == []
     finally:
