@@ -3,6 +3,7 @@ the overlay on the picture, a close-up from the legend."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,16 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "artifacts" / "screenshots"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def wait_in_page(page: Any, expression: str, timeout_s: float = 10.0) -> None:
+    """Poll `expression` from here: page.wait_for_function polls with eval inside the page,
+    which the review UI's CSP (script-src 'self') refuses whenever it has to poll at all."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {expression}")
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -75,7 +86,7 @@ def test_evidence_on_a_phone_and_on_a_desktop(site: tuple[str, str, Any]) -> Non
         page = phone.new_page()
         log_in(page, base)
         page.goto(f"{base}/incidents/{iid}")
-        page.wait_for_function("document.getElementById('evidence').complete")
+        wait_in_page(page, "document.getElementById('evidence').complete")
         m = measure(page)
         assert (m["natural"], m["naturalH"]) == (width, height)
         assert m["width"] < 390 and m["width"] <= m["natural"], m  # shrunk to fit, never stretched
@@ -98,7 +109,7 @@ def test_evidence_on_a_phone_and_on_a_desktop(site: tuple[str, str, Any]) -> Non
         # A tap on legend entry 2 opens its close-up, enlarged, inside the screen.
         page.locator(".evidence-object[data-object='2']").tap()
         page.wait_for_selector("#evidence-zoom[open]")
-        page.wait_for_function("document.getElementById('evidence-zoom-img').naturalWidth > 0")
+        wait_in_page(page, "document.getElementById('evidence-zoom-img').naturalWidth > 0")
         left, _, right, _ = crop_box(message.evidence_objects[1].bbox, LEUVEN_WH)
         zoom = page.evaluate(
             """() => { const i = document.getElementById('evidence-zoom-img');
@@ -124,7 +135,7 @@ def test_evidence_on_a_phone_and_on_a_desktop(site: tuple[str, str, Any]) -> Non
         page = desktop.new_page()
         log_in(page, base)
         page.goto(f"{base}/incidents/{iid}")
-        page.wait_for_function("document.getElementById('evidence').complete")
+        wait_in_page(page, "document.getElementById('evidence').complete")
         m = measure(page)
         assert m["width"] <= width, f"a {width} px picture shown {m['width']} px wide: upscaled"
         assert m["scrollWidth"] <= m["clientWidth"], m
