@@ -27,10 +27,6 @@ class Store:
         self._readers: list[Database] = []
         self._readers_lock = threading.Lock()
 
-    @property
-    def dialect(self) -> str:
-        return self.url.dialect
-
     @contextmanager
     def write(self) -> Iterator[Database]:
         """One writer at a time across every process on the database (uplink.database)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tests.support.broker import MosquittoBroker, free_port
+from tests.support.broker import MosquittoBroker, end_process, free_port
 
 CENTRE_USER = "centre"
 RABBITMQ_MQTT_PORT = 1884  # .ci/run: mqtt.listeners.tcp.local = 127.0.0.1:1884 (Mosquitto has 1883)
@@ -164,12 +164,7 @@ class NatsMqttBroker:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process)
         self.process = None
 
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.support.broker import free_port
+from tests.support.broker import end_process, free_port
 from tests.support.templates import DEPLOY, render
 from tests.support.tls import Certificates
 
@@ -70,12 +70,7 @@ class NatsMember:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process)
         self.process = None
 
 

@@ -182,10 +182,6 @@ class PostgresDatabase:
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
             yield self
 
-    @property
-    def in_transaction(self) -> bool:
-        return self.conn.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE
-
     def close(self) -> None:
         self.conn.close()
 
