@@ -14,8 +14,9 @@ End to end per frame (pre + inference + post), on vtest.avi frames + bus.jpg:
               of `curbwatch models quantize`,
               calibrated on demo-clip and vtest.avi frames the bench does not time
 Without ultralytics installed (or with --nanodet-only) only the NanoDet rows run.
-and with --ablations, on the static export, ours without the DFL rewrite
-(`ours-nodfl`) and ours with ONNX Runtime's thread spinning back on (`ours-spin`);
+and with --ablations, on the static export, ours without the graph rewrites of
+models/onnx_rewrite (`ours-plain`) and ours with ONNX Runtime's thread spinning
+back on (`ours-spin`);
 with --int8, ours on the files `curbwatch models export --dynamic --int8` writes for
 the same network, calibrated on the bench frames (`ours fp32`, `ours int8`), after
 that command's own check of how many fp32 boxes the int8 model finds again on them;
@@ -73,7 +74,7 @@ Times = dict[str, dict[str, list[float]]]  # label -> "wall" / "cpu" -> ms per c
 class Job:
     """One worker: which backend, on which file, at how many threads."""
 
-    backend: str  # ours | ours-ov | ours-nodfl | ours-spin | ult-onnx | ult-pt | nanodet | nanodet-ov
+    backend: str  # ours | ours-ov | ours-plain | ours-spin | ult-onnx | ult-pt | nanodet | nanodet-ov
     threads: int
     model_path: str
     imgsz: int
@@ -121,7 +122,7 @@ def build_runner(job: Job) -> Any:
 
         from models import ort_options, yolo_onnx
 
-        if job.backend == "ours-nodfl":
+        if job.backend == "ours-plain":
 
             def no_rewrite(model_path: Path) -> bytes | None:
                 return None
@@ -224,7 +225,7 @@ def report(times: Times, thread_counts: list[int]) -> None:
             ("ult-onnx dynamic", "ours dynamic"),
             ("ult-pt", "ours dynamic"),
             ("ult-pt", "ours static"),
-            ("ours-nodfl static", "ours static"),
+            ("ours-plain static", "ours static"),
             ("ours-spin static", "ours static"),
             ("ult-pt", "ours fp32"),
             ("ult-pt", "ours int8"),
@@ -321,7 +322,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3, help="sweeps over the frames")
     parser.add_argument("--imgsz", type=int, default=640, help="export size of the YOLO11n model")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to compare")
-    parser.add_argument("--ablations", action="store_true", help="also ours-nodfl and ours-spin")
+    parser.add_argument("--ablations", action="store_true", help="also ours-plain and ours-spin")
     parser.add_argument(
         "--int8", action="store_true", help="also ours on `curbwatch models export --dynamic --int8` files"
     )
@@ -356,7 +357,7 @@ def main() -> None:
                 for export, path in (("static", static_onnx), ("dynamic", dynamic_onnx)):
                     ablate = args.ablations and export == "static"
                     backends = ["ours", "ult-onnx"] + (["ours-ov"] if with_ov else [])
-                    backends += ["ours-nodfl", "ours-spin"] if ablate else []
+                    backends += ["ours-plain", "ours-spin"] if ablate else []
                     jobs += [Job(backend, threads, path, args.imgsz, export) for backend in backends]
                 jobs += [
                     Job("ours", threads, path, args.imgsz, export) for export, path in ours_exports.items()

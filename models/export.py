@@ -14,8 +14,8 @@ from typing import Any
 
 from models.agreement import Agreement, compare_detectors
 from models.detector import ModelError
-from models.dfl_rewrite import rewrite_file
 from models.letterbox import letterbox, to_nchw_rgb
+from models.onnx_rewrite import rewrite_file
 from models.types import Image
 from models.ultralytics_backend import import_ultralytics
 
@@ -43,7 +43,7 @@ def export_onnx(pt_path: Path, out: Path, imgsz: int = 640, dynamic: bool = Fals
             )
         except Exception as error:  # torch and ultralytics raise many unrelated types
             raise ModelError(f"{pt_path}: export failed ({error})") from error
-        # ONNX Runtime runs ultralytics' DFL softmax slowly; write the faster, equivalent graph.
+        # ONNX Runtime runs parts of ultralytics' graph slowly; write the faster, equivalent one.
         rewrite_file(Path(exported))
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(exported), out)

@@ -16,8 +16,8 @@ import numpy as np
 
 from models.backend import AUTO_BACKEND
 from models.detector import ModelError
-from models.dfl_rewrite import load_rewritten
 from models.letterbox import LetterboxGeometry, letterbox, to_nchw_rgb
+from models.onnx_rewrite import load_rewritten
 from models.postprocess import batched_nms
 from models.runtime import BackendConfig, Runner, open_runner
 from models.types import Detections, FloatArray, Image, IntArray
@@ -65,8 +65,8 @@ def open_session(
 ) -> Runner:
     """The runner for a YOLO export; `threads` caps intra-op parallelism (None: one per physical core).
 
-    Where `onnx` is installed and ONNX Runtime may run it, the DFL decoding is rewritten
-    on the way in (`models.dfl_rewrite`: a workaround for one slow ONNX Runtime kernel).
+    Where `onnx` is installed and ONNX Runtime may run it, the graph is rewritten
+    on the way in (`models.onnx_rewrite`: the same arithmetic in ops ONNX Runtime runs faster).
     """
     if not model_path.is_file():
         raise ModelError(f"model file not found: {model_path}")

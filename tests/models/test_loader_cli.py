@@ -213,7 +213,7 @@ def test_models_export_writes_an_onnx_our_backend_loads(random_yolo11n_pt: Path,
     assert detector.input_size_wh == (320, 320) and len(detector.class_names) == 80
     assert list(random_yolo11n_pt.parent.iterdir()) == [random_yolo11n_pt]  # nothing left next to the .pt
     onnx = pytest.importorskip("onnx")
-    from models.dfl_rewrite import PREFIX
+    from models.onnx_rewrite.dfl import PREFIX
 
     outputs = [name for node in onnx.load(str(out)).graph.node for name in node.output]
     assert any(name.startswith(PREFIX) for name in outputs)  # the file holds the faster DFL graph
