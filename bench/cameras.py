@@ -9,7 +9,8 @@ staggered over one sampling interval, as independent cameras are.
 and `--codec h265` encodes it as H.265 instead (tests/support/recordings.py; both cached
 under .cache/bench, a keyframe every second). Frames are converted at most
 `--analysis-width` wide in the capture threads, as the node does (`analysis_width_px`).
-`--backend` picks the detector's engine (auto: OpenVINO where installed).
+`--backend` picks the detector's engine (auto: OpenVINO where installed); `--workers N` runs N
+detector workers, each with its own copy of the model, as node.yaml `detector.workers` does.
 
 For each camera count (4, 8, 16, 24 by default) and each decode mode
 (keyframe-only, full) it measures, after a warm-up:
@@ -34,6 +35,7 @@ scene models in the capture threads themselves (the obvious way, which starves t
     .venv/bin/python -m bench.cameras --counts 24 --modes keyframes --scene compare
     .venv/bin/python -m bench.cameras --resolution 1080p --codec h265 --counts 24 48 --modes keyframes
     .venv/bin/python -m bench.cameras --resolution 1080p --counts 48 --model nanodet_int8.xml
+    .venv/bin/python -m bench.cameras --resolution 1080p --counts 48 64 --workers 2 --modes keyframes
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ def scene_tap(camera_id: str, eye: StaticObjects, worker: SceneWorker | None) ->
 
 def run_step(
     recording: Path,
-    detector: Detector,
+    detectors: list[Detector],
     cameras: int,
     mode: DecodeMode,
     interval_s: float,
@@ -218,13 +220,15 @@ def run_step(
     measuring = threading.Event()
     eyes = {name: StaticObjects(SceneSettings()) for name in done_at} if scene != "off" else {}
     logic_s = [0.0]
+    logic_lock = threading.Lock()  # with --workers > 1, results come from several threads
 
     def on_result(frame: Frame, detections: Detections) -> None:
         started = time.thread_time()
         try:
             analyse(frame, detections)
         finally:
-            logic_s[0] += time.thread_time() - started
+            with logic_lock:
+                logic_s[0] += time.thread_time() - started
 
     def analyse(frame: Frame, detections: Detections) -> None:
         eye = eyes.get(frame.camera_id)
@@ -236,8 +240,8 @@ def run_step(
             stream_ts[frame.camera_id].append(frame.ts)
 
     stop = threading.Event()
-    timed = CpuTimedDetector(detector)
-    scheduler = DetectorScheduler(timed, on_result, stop_event=stop)
+    timed = [CpuTimedDetector(detector) for detector in detectors]  # one per worker, as the node
+    scheduler = DetectorScheduler(list(timed).pop, on_result, workers=len(timed), stop_event=stop)
     scene_worker = SceneWorker(stop)
     workers = []
     for name in done_at:
@@ -265,7 +269,7 @@ def run_step(
     dropped_before = sum(schedule.dropped for _, schedule in workers)
     busy_before = scheduler.busy_s
     stages_before = capture_stages([worker for worker, _ in workers])
-    logic_before, detect_before = logic_s[0], timed.cpu_s
+    logic_before, detect_before = logic_s[0], sum(t.cpu_s for t in timed)
     cpu_before, wall_before = cpu_seconds(), time.monotonic()
     measuring.set()
     time.sleep(measure_s)
@@ -274,7 +278,7 @@ def run_step(
     busy = scheduler.busy_s - busy_before
     stages = capture_stages([worker for worker, _ in workers])
     shares = {stage: (stages[stage] - stages_before[stage]) / wall for stage in stages}
-    shares["detect"] = (timed.cpu_s - detect_before) / wall
+    shares["detect"] = (sum(t.cpu_s for t in timed) - detect_before) / wall
     shares["logic"] = (logic_s[0] - logic_before) / wall
     shares["other"] = max(0.0, cpu_used / wall - sum(shares.values()))
     dropped = sum(schedule.dropped for _, schedule in workers) - dropped_before
@@ -336,7 +340,13 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     parser.add_argument("--interval-s", type=float, default=2.0, help="sampling interval per camera")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per step")
     parser.add_argument("--warmup-s", type=float, default=4.0)
-    parser.add_argument("--detector-threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--detector-threads", type=int, default=1, help="inference threads per worker")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="detector workers, each with its own model (node.yaml detector.workers)",
+    )
     parser.add_argument(
         "--detector", choices=["default", "none"], default="default", help="none: capture cost only"
     )
@@ -362,7 +372,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     args = parser.parse_args(argv)
 
     recording = camera_recording(args.recording_frames, args.resolution, args.codec)
-    detector = load_detector(args.detector_threads, args.detector, args.backend, args.model)
+    detectors = [
+        load_detector(args.detector_threads, args.detector, args.backend, args.model)
+        for _ in range(args.workers)
+    ]
+    detector = detectors[0]
     analysis_width = args.analysis_width or None
     probe = np.zeros((576, 768, 3), np.uint8)
     started = time.perf_counter()
@@ -372,7 +386,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
     out(
         f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} detector={type(detector).__name__} "
         f"({getattr(detector, 'runtime', 'no engine')}) "
-        f"threads={args.detector_threads} detect={per_frame_s * 1000:.0f} ms/frame "
+        f"workers={args.workers} threads={args.detector_threads} detect={per_frame_s * 1000:.0f} ms/frame "
         f"interval={args.interval_s} s recording={recording.name} analysis width={analysis_width}"
     )
     out(HEADER)
@@ -391,7 +405,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> l
                 continue
             result = run_step(
                 recording,
-                detector,
+                detectors,
                 count,
                 mode,
                 args.interval_s,

@@ -1,13 +1,16 @@
-"""One picture from a camera's main stream, on request: open it, decode the first keyframe, close.
+"""Pictures from a camera's main stream, grabbed ahead of need: open it, decode one keyframe, close.
 
 Street cameras send a small sub-stream (704x576, 640x360), which the node analyses, and a
 1080p main stream. Decoding the main stream all the time would cost a decoder per camera for
-pictures nobody looks at; an evidence picture needs one now and then. `StillCamera.take` grabs
-it in a thread of its own (never a capture or detector thread's work); the caller waits at most
-`timeout_s` and gets None when the stream was not readable in time, so it can use the frame it
-already has. A grab that outlives that wait (an RTSP open that hangs) keeps the one slot until
-FFmpeg's own timeouts end it: the next `take` falls back at once instead of piling up threads
-on a dead camera.
+pictures nobody looks at; an evidence picture needs one now and then. So the pipeline asks
+`StillCamera.prepare()` while an event with evidence may be near (an object waiting out its
+zone's dwell, an update due), and each grab runs in a thread of its own: never a capture or
+detector thread's work. When the event comes, `take()` hands over the newest picture if it is
+at most `max_age_s` old, at once; else None, and the evidence is drawn on the analysed frame.
+Only a recording replayed faster than real time waits (up to `timeout_s`) for a grab in flight.
+
+One grab at a time per camera: one that hangs (an RTSP open on a dead camera) holds the slot
+until FFmpeg's own timeouts end it, and no second thread piles up behind it.
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ def grab_keyframe(
 
 
 class StillCamera:
-    """Pictures of one camera's main stream, each grabbed in its own thread and waited for a bounded time.
+    """The newest picture of one camera's main stream, kept fresh on request by a grab thread.
 
-    grab: the seam; by default `grab_keyframe` on `url`. on_fallback(reason) is called (and a
-    warning logged) whenever `take` returns None, so the node can count it.
+    timeout_s bounds one grab (open and read); max_age_s is how old a picture evidence may use.
+    `prepare` starts a grab once the newest picture is older than `refresh_after_s` (so a fresh
+    one is there before the old one expires). grab: the seam; by default `grab_keyframe` on
+    `url`. on_fallback(reason) is called (and a warning logged) whenever `take` returns None.
     """
 
     def __init__(
@@ -59,45 +64,89 @@ class StillCamera:
         url: str,
         *,
         timeout_s: float,
+        max_age_s: float = 15.0,
         width_px: int | None = None,
         grab: Callable[[], Image] | None = None,
         on_fallback: Callable[[str], None] = lambda _reason: None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"StillCamera.timeout_s: expected > 0, got {timeout_s}")
+        if max_age_s <= 0:
+            raise ValueError(f"StillCamera.max_age_s: expected > 0, got {max_age_s}")
         self.camera_id = camera_id
         self.url = url
         self.timeout_s = timeout_s
+        self.max_age_s = max_age_s
+        self.refresh_after_s = max(max_age_s / 2, max_age_s - timeout_s)
+        self.grabs = 0  # started, for tests and the bench
         self._grab = grab or partial(grab_keyframe, url, width_px, timeout_s)
         self._on_fallback = on_fallback
-        self._slot = threading.Lock()  # held by the grab in progress
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the fields below; never held while grabbing
+        self._newest: tuple[float, Image] | None = None  # (clock() when grabbed, picture)
+        self._in_flight: threading.Event | None = None  # set when the running grab ends
+        self._last_error: str | None = None
 
-    def take(self) -> Image | None:
-        """A fresh picture of the main stream, or None (logged, counted) if not read within timeout_s."""
-        if not self._slot.acquire(blocking=False):
-            self._fall_back("an earlier grab has not finished")
+    def prepare(self) -> None:
+        """Start a grab unless one runs or the newest picture is still fresh; never blocks."""
+        with self._lock:
+            if self._in_flight is None and self._age() >= self.refresh_after_s:
+                self._start()
+
+    def take(self, wait_s: float = 0.0) -> Image | None:
+        """The newest picture if at most max_age_s old, else None (logged, counted).
+
+        With none fresh, a grab is started for the next time; wait_s > 0 waits that long for it.
+        """
+        with self._lock:
+            if (fresh := self._fresh()) is not None:
+                return fresh
+            done = self._in_flight or self._start()
+        if wait_s > 0 and not done.wait(wait_s):
+            self._fall_back(f"not read within {wait_s:g} s")
             return None
-        outcome: list[Image | Exception] = []
+        with self._lock:
+            if (fresh := self._fresh()) is not None:
+                return fresh
+            reason = self._last_error or self._missing()
+        self._fall_back(reason)
+        return None
+
+    def _fresh(self) -> Image | None:
+        return self._newest[1] if self._newest is not None and self._age() <= self.max_age_s else None
+
+    def _age(self) -> float:
+        return float("inf") if self._newest is None else self._clock() - self._newest[0]
+
+    def _missing(self) -> str:
+        if self._newest is None:
+            return "no picture read yet"
+        return f"newest picture {self._age():.0f} s old (at most {self.max_age_s:g} s)"
+
+    def _start(self) -> threading.Event:
+        """Begin a grab in its own thread (the lock is held); the event it sets when it ends."""
         done = threading.Event()
+        self._in_flight = done
+        self.grabs += 1
+        threading.Thread(
+            target=self._run, args=(done,), name=f"main-stream-{self.camera_id}", daemon=True
+        ).start()
+        return done
 
-        def run() -> None:
-            try:
-                outcome.append(self._grab())
-            except Exception as error:  # SourceError, or anything a decoder raises
-                outcome.append(error)
-            finally:
-                self._slot.release()
-                done.set()
-
-        threading.Thread(target=run, name=f"main-stream-{self.camera_id}", daemon=True).start()
-        if not done.wait(self.timeout_s):
-            self._fall_back(f"not read within {self.timeout_s:g} s")
-            return None
-        result = outcome[0]
-        if isinstance(result, Exception):
-            self._fall_back(redact_url(str(result)))
-            return None
-        return result
+    def _run(self, done: threading.Event) -> None:
+        picture: Image | None = None
+        error: str | None = None
+        try:
+            picture = self._grab()
+        except Exception as failure:  # SourceError, or anything a decoder raises
+            error = redact_url(str(failure))
+        with self._lock:
+            if picture is not None:
+                self._newest = (self._clock(), picture)
+            self._last_error = error
+            self._in_flight = None
+        done.set()
 
     def _fall_back(self, reason: str) -> None:
         log.warning(

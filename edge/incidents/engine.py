@@ -137,6 +137,32 @@ class IncidentEngine:
         """zone_id -> incident_id of the incidents open now."""
         return {z: s.incident.incident_id for z, s in self._states.items() if s.incident is not None}
 
+    def evidence_due(self, t: float, within_s: float) -> bool:
+        """Whether an event with evidence (opened, updated) may come within `within_s` of stream time t.
+
+        True while a stationary object waits out its zone's dwell, an open incident's periodic
+        update is that close, or its objects moved since the last event: the node keeps a
+        main-stream picture ready only then (edge.capture.StillCamera).
+        """
+        for zone_id, state in self._states.items():
+            zone = self._zones.get(zone_id)
+            if zone is None:
+                continue
+            if any(
+                c.qualifies and not c.member and not self._cooling(state, c)
+                for c in state.candidates.values()
+            ):
+                return True
+            incident = state.incident
+            if incident is None:
+                continue
+            every = zone.update_every_s or self.config.default_update_every_s
+            if t - incident.last_event_t >= every - within_s:
+                return True
+            if places_differ(tuple(c.xyxy for c in self._members(state)), incident.emitted_boxes):
+                return True
+        return False
+
     def step(
         self, frame: Frame, tracked: TrackedFrame, checks: Mapping[str, ZoneCheckLike]
     ) -> list[IncidentEvent]:

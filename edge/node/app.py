@@ -7,11 +7,12 @@ the camera workers, the status loop. One stop event (SIGINT/SIGTERM set it); `st
 stops the parts in reverse order and gives the publisher `flush_timeout_s` to drain.
 
 Threads: one per camera (capture), one scene worker (every camera's scene model, fed by the
-capture threads), one detector worker that also runs every camera's
-pipeline (tracker, zones, incidents, evidence, outbox) so the database has one writer,
-the publisher's drain and network threads, the status loop, and the metrics server. A camera
-with a main stream adds a short-lived thread per evidence picture (edge.capture.StillCamera);
-the detector thread waits for it at most the camera's main_stream_timeout_s.
+capture threads), `detector.workers` detector workers (each with its own copy of the model),
+the publisher's drain and network threads, the status loop, and the metrics server. The worker
+that detected a frame then runs its camera's pipeline (tracker, zones, incidents, evidence,
+outbox), one pipeline at a time, so the database has one writer. A camera with a main stream
+adds a short-lived thread per picture grab (edge.capture.StillCamera), started ahead of an
+event; no detector worker waits for one.
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ from uplink.topics import Topics
 
 log = logging.getLogger(__name__)
 
-DETECTOR_WORKERS = 1  # one: it also runs every pipeline, and the database has one writer
 DECODE = {
     KeyframesOnly.AUTO: DecodeMode.AUTO,
     KeyframesOnly.ON: DecodeMode.KEYFRAMES,
@@ -101,15 +101,19 @@ def default_detector(section: DetectorSection) -> Detector:
 
 
 class TimedDetector:
-    """The shared detector, timing each call for the latency histogram.
+    """One copy of the detector, called by one thread at a time, timing each call.
 
-    The scheduler calls `on_result` in the thread that just ran `detect`, so the
-    duration is handed over in a thread-local and labelled with the frame's camera there.
+    The scheduler calls `on_result` in the thread that just ran `detect`, so the duration is
+    handed over in a thread-local (shared by every copy) and labelled with the frame's camera
+    there. The lock: the first worker's copy also serves the pipelines' evidence detections,
+    and an OpenVINO infer request must not run twice at once.
     """
+
+    _local = threading.local()
 
     def __init__(self, detector: Detector) -> None:
         self._detector = detector
-        self._local = threading.local()
+        self._lock = threading.Lock()
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -128,11 +132,12 @@ class TimedDetector:
         )
 
     def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
-        started = time.perf_counter()
-        try:
-            return self._detector.detect(image, conf_threshold)
-        finally:
-            self._local.last_s = time.perf_counter() - started
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                return self._detector.detect(image, conf_threshold)
+            finally:
+                self._local.last_s = time.perf_counter() - started
 
     def last_duration_s(self) -> float | None:
         """Seconds of this thread's last `detect`, once; None if already taken."""
@@ -201,6 +206,7 @@ class NodeRuntime:
         self.metrics = NodeMetrics()
         self.topics = Topics(config.mqtt.prefix)
         self.pipelines: dict[str, CameraPipeline] = {}
+        self._pipeline_turn = threading.Lock()
         self.scene_worker = SceneWorker()
         self.workers: dict[str, CameraWorker] = {}
         self.detect_times = RecentDurations()
@@ -288,8 +294,15 @@ class NodeRuntime:
             newest = pipeline.newest_document
             if newest is not None:
                 self._report_zones(camera_id, newest)
+        copies = [self.detector]
+        copies += [
+            TimedDetector(seams.detector_factory(config.detector)) for _ in range(config.detector.workers - 1)
+        ]
         self.scheduler = DetectorScheduler(
-            self.detector, self._on_result, workers=DETECTOR_WORKERS, conf_threshold=config.detector.conf
+            copies.pop,  # each worker thread takes its own copy as it starts
+            self._on_result,
+            workers=config.detector.workers,
+            conf_threshold=config.detector.conf,
         )
         self.metrics.detector_threads.set(config.detector.threads)
         self.metrics.detector_workers.set(self.scheduler.workers)
@@ -400,6 +413,7 @@ class NodeRuntime:
             camera.id,
             capture_url(camera.main_stream_url),
             timeout_s=camera.main_stream_timeout_s,
+            max_age_s=camera.main_stream_max_age_s,
             width_px=EVIDENCE.max_long_side_px,  # scaled while converting: never a full 1080p copy
             on_fallback=lambda _reason: fallbacks.inc(),
         )
@@ -443,7 +457,8 @@ class NodeRuntime:
         if duration_s is not None:
             self.metrics.detection_latency.labels(camera=frame.camera_id).observe(duration_s)
             self.detect_times.add(duration_s)
-        self.pipelines[frame.camera_id].process(frame, detections)
+        with self._pipeline_turn:  # one writer to the database, whichever worker detected the frame
+            self.pipelines[frame.camera_id].process(frame, detections)
 
     def _notify_publisher(self) -> None:
         self.publisher.notify()
@@ -500,7 +515,7 @@ class NodeRuntime:
         workers = tuple(self.workers.values())
         return RuntimeReading(
             detector_threads=self.config.detector.threads,
-            detector_workers=DETECTOR_WORKERS,
+            detector_workers=self.config.detector.workers,
             capture_threads=sum(worker.state is not CaptureState.STOPPED for worker in workers),
             detect_ms=self.detect_times.mean_p95_ms(),
         )

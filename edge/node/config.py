@@ -12,6 +12,7 @@ reported at the line of the key it is about (the zones loader does the same).
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -176,7 +177,16 @@ class DetectorSection(StrictModel):
     model: ConfigPath | None = Field(
         default=None, description="Model file (.onnx) or detector config file; null: the bundled NanoDet."
     )
-    threads: int = Field(strict=True, default=2, ge=1, le=64, description="Inference threads.")
+    threads: int = Field(strict=True, default=2, ge=1, le=64, description="Inference threads per worker.")
+    workers: int = Field(
+        strict=True,
+        default=1,
+        ge=1,
+        le=16,
+        description="Frames detected at once, each worker with its own copy of the model and "
+        "`threads` inference threads: on a small CPU two workers of one thread analyse more "
+        "frames per second than one of two. Keep workers x threads within the box's cores.",
+    )
     conf: float = Field(
         strict=True, default=0.25, ge=0.01, le=1.0, description="Lowest detection score kept."
     )
@@ -203,17 +213,26 @@ class CameraSection(StrictModel):
     )
     main_stream_url: MainStreamUrl | None = Field(
         default=None,
-        description="The same camera's full-resolution stream (e.g. its 1080p main stream): for each "
-        "evidence picture the node opens it, decodes one keyframe and closes it, and draws the "
-        "incident's boxes on that; detection stays on `url`. null: evidence from `url`.",
+        description="The same camera's full-resolution stream (e.g. its 1080p main stream): while an "
+        "event with evidence may be near (an object waiting out its dwell, an update due), the node "
+        "opens it in a thread of its own, decodes one keyframe and closes it, and draws the "
+        "incident's boxes on that picture; detection stays on `url`. null: evidence from `url`.",
     )
     main_stream_timeout_s: float = Field(
         strict=True,
         default=3.0,
         ge=0.5,
         le=30.0,
-        description="Longest wait for the main stream's picture; not read by then: the evidence is "
-        "drawn on the analysed frame (logged, counted in curbwatch_evidence_main_stream_fallbacks).",
+        description="Longest the main stream may take to open and show a keyframe, per grab.",
+    )
+    main_stream_max_age_s: float = Field(
+        strict=True,
+        default=15.0,
+        ge=2.0,
+        le=600.0,
+        description="Oldest main-stream picture evidence uses; the node grabs a new one before this "
+        "age while an event may be near. None this fresh when the event comes: the evidence is drawn "
+        "on the analysed frame at once (logged, counted in curbwatch_evidence_main_stream_fallbacks).",
     )
     enabled: bool = Field(strict=True, default=True, description="false: configured but not started.")
     sample_interval_s: float = Field(
@@ -349,6 +368,20 @@ def _main_stream_is_url(config: NodeConfig) -> list[Finding]:
     ]
 
 
+def _detector_oversubscribed(config: NodeConfig) -> list[Finding]:
+    detector, cores = config.detector, os.cpu_count() or 1
+    if detector.workers * detector.threads <= cores:
+        return []
+    return [
+        Finding(
+            ("detector", "workers"),
+            f"workers x threads = {detector.workers * detector.threads} inference threads on "
+            f"{cores} cores: they would take turns, and decoding would wait",
+            Severity.WARNING,
+        )
+    ]
+
+
 def _password_twice(config: NodeConfig) -> list[Finding]:
     mqtt = config.mqtt
     findings = []
@@ -381,6 +414,7 @@ def _no_enabled_camera(config: NodeConfig) -> list[Finding]:
 CROSS_RULES: tuple[Callable[[NodeConfig], list[Finding]], ...] = (
     _duplicate_camera_ids,
     _main_stream_is_url,
+    _detector_oversubscribed,
     _password_twice,
     _tls_pair,
     _reconnect_delays,

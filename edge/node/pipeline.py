@@ -3,12 +3,14 @@
 `CameraPipeline` runs in the detector thread (edge.node.app's composition root builds one per
 camera from the shared `PipelineParts`); `incident_message` is the wire form of an engine event.
 
-A camera with a main stream (node.yaml `main_stream_url`) has its evidence drawn on a fresh
-picture of it (`MainStream.take`, grabbed in its own thread, waited for a bounded time): the
-incident's normalised boxes and zone map onto it whatever its size and aspect ratio, since both
-streams show the same field of view. Its people are blurred as the analysed frame saw them
-(scaled) and as the detector finds them in the picture itself, taken a moment later. Without
-the picture in time the evidence is drawn on the analysed frame, as for any other camera.
+A camera with a main stream (node.yaml `main_stream_url`) has its evidence drawn on a recent
+picture of it. The detector thread never waits for one: while the engine says an event with
+evidence may be near (`IncidentEngine.evidence_due`), `MainStream.prepare` has one grabbed in
+its own thread, and the event takes it if it is fresh enough. The incident's normalised boxes
+and zone map onto it whatever its size and aspect ratio, since both streams show the same
+field of view. Its people are blurred as the analysed frame saw them (scaled) and as the
+detector finds them in the picture itself. Without a fresh picture the evidence is drawn on
+the analysed frame, as for any other camera.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from zones.schema import ZoneFile, ZoneKind
 log = logging.getLogger(__name__)
 
 UNKNOWN_SHOP = WireShop(id="unknown", name="")
+REPLAY_MAIN_STREAM_WAIT_S = 30.0  # a replayed recording's evidence waits this long for its picture
 SCENE_WAIT_S = 2.0  # at most this long for the scene thread to reach a replayed frame's time
 RECENT_DETECTIONS = 64  # frames whose detections stay at hand for evidence blurring
 EVIDENCE = EvidencePolicy()
@@ -59,15 +62,26 @@ EVIDENCE = EvidencePolicy()
 class MainStream(Protocol):
     """A camera's full-resolution stream for evidence (edge.capture.StillCamera)."""
 
-    def take(self) -> Image | None:
-        """A fresh picture, or None when there is none in time (the analysed frame is used)."""
+    max_age_s: float  # how old a picture evidence may use; also how far ahead to prepare one
+
+    def prepare(self) -> None:
+        """Have a fresh picture grabbed in the background (an event with evidence may be near)."""
+        ...
+
+    def take(self, wait_s: float = 0.0) -> Image | None:
+        """A fresh picture, or None (the analysed frame is used); waits at most wait_s for one."""
         ...
 
 
 class NoMainStream:
     """A camera without a main stream: evidence comes from the analysed frame."""
 
-    def take(self) -> Image | None:
+    max_age_s = 0.0
+
+    def prepare(self) -> None:
+        return None
+
+    def take(self, wait_s: float = 0.0) -> Image | None:
         return None
 
 
@@ -242,6 +256,9 @@ class CameraPipeline:
             self.engine = self._new_engine()
             return
         self.incidents_open = len(self.engine.open_incidents())
+        main = self.main_stream
+        if main is not NO_MAIN_STREAM and self.engine.evidence_due(frame.ts, main.max_age_s):
+            main.prepare()
         if events:
             self._count(events)
             self.parts.notify()
@@ -303,9 +320,13 @@ class CameraPipeline:
         return rendered
 
     def _view(self, event: IncidentEvent, frame: Frame) -> EvidenceView:
-        """The main stream's picture when it comes in time, else the analysed frame."""
+        """The main stream's picture when a fresh one is there, else the analysed frame.
+
+        A live camera never waits for it; a recording replayed faster than real time does, as
+        the picture would have been grabbed during the dwell at real-time speed.
+        """
         detections = self._detections_of(frame)
-        still = self.main_stream.take()
+        still = self.main_stream.take(wait_s=0.0 if self.live else REPLAY_MAIN_STREAM_WAIT_S)
         if still is None:
             return EvidenceView(frame.pixels, event.objects, detections)
         h, w = still.shape[:2]

@@ -229,3 +229,33 @@ def test_mask_of_the_wrong_length_is_an_error() -> None:
     bad = {"door-1": Check(Zone(), True, np.zeros(3, bool), np.zeros(3, np.float32))}
     with pytest.raises(ValueError, match="expected"):
         engine.step(frame, tracked, bad)
+
+
+def test_evidence_is_due_while_an_object_waits_out_its_dwell_and_before_each_update() -> None:
+    engine = IncidentEngine(ZoneFile(), "cam-1", id_factory=ids())
+    walker = Obj(99, (300, 100, 340, 220), "person", 0.9, False)
+
+    def timeline(t: float):
+        return ([Obj(7)] if 3 <= t < 50 else []) + [walker], True
+
+    due, kinds = {}, {}
+    for t in range(0, 60):
+        objects, active = timeline(t)
+        for event in engine.step(*step_inputs(t, objects, Zone(), active)):
+            kinds[t] = event.event.value
+        due[t] = engine.evidence_due(t, within_s=5.0)
+    assert kinds == {13: "opened", 43: "updated", 54: "cleared"}
+    assert [t for t, is_due in due.items() if is_due] == [*range(3, 13), *range(38, 43)]
+
+
+def test_evidence_is_due_when_the_objects_moved_and_not_for_one_cooling_down() -> None:
+    engine = IncidentEngine(ZoneFile(), "cam-1", id_factory=ids())
+    moved = (400.0, 300.0, 480.0, 360.0)
+    run(engine, lambda t: ([Obj(7)], True), times=range(0, 14))  # opened at 13
+    assert not engine.evidence_due(13, within_s=5.0)
+    engine.step(*step_inputs(14, [Obj(7, moved)]))
+    assert engine.evidence_due(14, within_s=5.0)  # an update with the new place will come
+    run(engine, lambda t: ([], True), times=range(15, 30))  # gone: cleared, cooling down 20 s
+    assert engine.open_incidents() == {}
+    engine.step(*step_inputs(30, [Obj(7, moved)]))  # back within the cooldown: no new incident near
+    assert not engine.evidence_due(30, within_s=5.0)

@@ -31,6 +31,7 @@ from edge.node.app import NodeRuntime, NodeSeams, TimedDetector, capture_url, de
 from edge.node.config import DetectorSection, load_node_config
 from models.detector import Detector
 from models.nanodet import DEFAULT_MODEL_PATH, NanoDetDetector
+from models.types import Detections
 from tests.support.broker import MosquittoBroker, free_port
 from uplink.config_publish import publish_config
 from uplink.ingest_service import IngestService
@@ -264,6 +265,66 @@ def test_node_turns_a_video_into_ordered_incident_events_at_the_centre(
     assert samples[("curbwatch_detector_threads", ())] == samples[("curbwatch_detector_workers", ())] == 1
     assert samples[("curbwatch_capture_cpu_seconds_total", (*cam, ("stage", "decode")))] > 0
     assert all(sent for _, _, sent in outbox)
+
+
+class ThreadRecordingDetector:
+    """NanoDet, noting which threads call it (one copy per detector worker)."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.class_names = detector.class_names
+        self.input_size_wh = detector.input_size_wh
+        self.threads: set[str] = set()
+
+    def detect(self, image: np.ndarray, conf_threshold: float | None = None) -> Detections:
+        self.threads.add(threading.current_thread().name)
+        return self.detector.detect(image, conf_threshold)
+
+
+def test_two_detector_workers_each_with_its_own_model_serve_two_cameras_alike(
+    own_broker: MosquittoBroker, tmp_path: Path, vtest_avi: Path
+) -> None:
+    path = _node_yaml(tmp_path, own_broker, vtest_avi)
+    (tmp_path / "zones-02.yaml").write_text(ZONES.replace("camera_id: cam-01", "camera_id: cam-02"))
+    second = f"""  - id: cam-02
+    url: file://{vtest_avi}
+    sample_interval_s: 1
+    zones: zones-02.yaml
+    keyframes_only: "off"
+"""
+    text = path.read_text().replace("{threads: 1, conf: 0.25}", "{threads: 1, workers: 2, conf: 0.25}")
+    path.write_text(text.replace("metrics:", second + "metrics:"))
+    copies: list[ThreadRecordingDetector] = []
+
+    def factory(section: DetectorSection) -> Detector:
+        copies.append(ThreadRecordingDetector(nanodet(section)))
+        return copies[-1]
+
+    runtime = NodeRuntime(load_node_config(path), NodeSeams(detector_factory=factory))
+    runtime.start()
+    try:
+        assert runtime.wait_cameras_done(240), "the videos were not analysed in time"
+        reading = runtime._runtime_reading()
+    finally:
+        assert runtime.stop() == 0
+    assert (reading.detector_workers, reading.detector_threads) == (2, 1)
+    # Two copies of the model, each run by its own worker thread.
+    assert len(copies) == 2
+    assert sorted(name for copy in copies for name in copy.threads) == ["detector-0", "detector-1"]
+    conn = sqlite3.connect(tmp_path / "state" / "edge.sqlite")
+    try:
+        rows = conn.execute("SELECT topic, payload FROM outbox ORDER BY position").fetchall()
+    finally:
+        conn.close()
+    by_camera: dict[str, list[tuple[int, str]]] = {}
+    for topic, payload in rows:
+        message = IncidentMessage.model_validate_json(payload)
+        by_camera.setdefault(message.camera_id, []).append((message.seq, message.event.value))
+        assert str(topic).endswith(f"/{message.camera_id}/incident")
+    # The same footage on both cameras: the same incident story, each in order.
+    assert set(by_camera) == {"cam-01", "cam-02"}
+    assert by_camera["cam-01"] == by_camera["cam-02"]
+    assert by_camera["cam-01"][0] == (0, "opened") and len(by_camera["cam-01"]) >= 5
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

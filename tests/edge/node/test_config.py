@@ -193,6 +193,31 @@ def test_a_main_stream_beside_the_analysed_sub_stream(tmp_path: Path) -> None:
     ]
 
 
+def test_main_stream_max_age_defaults_and_bounds(tmp_path: Path) -> None:
+    main = "    main_stream_url: rtsp://cam/Streaming/Channels/101\n"
+    assert load_node_config(_write(tmp_path, GOOD + main)).cameras[0].main_stream_max_age_s == 15.0
+    older = main + "    main_stream_max_age_s: 60\n"
+    assert load_node_config(_write(tmp_path, GOOD + older)).cameras[0].main_stream_max_age_s == 60.0
+    with pytest.raises(ConfigFileError, match="main_stream_max_age_s"):
+        load_node_config(_write(tmp_path, GOOD + main + "    main_stream_max_age_s: 1\n"))
+
+
+def test_detector_workers_and_a_warning_when_they_outnumber_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    assert load_node_config(_write(tmp_path, GOOD)).detector.workers == 1
+    fits = GOOD + "detector:\n  workers: 2\n  threads: 2\n"
+    config, problems = validate_node_file(_write(tmp_path, fits))
+    assert config is not None and config.detector.workers == 2 and problems == []
+    crowded = GOOD + "detector:\n  workers: 3\n  threads: 2\n"
+    _, problems = validate_node_file(_write(tmp_path, crowded))
+    assert [(p.key_path, p.severity) for p in problems] == [("detector.workers", Severity.WARNING)]
+    assert "6 inference threads on 4 cores" in problems[0].message
+    with pytest.raises(ConfigFileError, match=r"detector\.workers"):
+        load_node_config(_write(tmp_path, GOOD + "detector:\n  workers: 0\n"))
+
+
 def test_a_bad_scene_key_points_at_its_line(tmp_path: Path) -> None:
     text = GOOD + "scene:\n  static_after_s: -1\n  min_area: 0.5\n"
     with pytest.raises(ConfigFileError) as caught:

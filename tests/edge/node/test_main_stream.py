@@ -1,9 +1,10 @@
 """Evidence from a camera's main stream while the node analyses its sub-stream.
 
-Behind the seam (`CameraPipeline(main_stream=...)`): the boxes and the zone are mapped onto the
-main stream's picture, its people blurred, and without a picture in time the analysed frame is
-used. Then with real footage: vtest.avi made into a 704x576 sub-stream and a 1920x1080 main
-stream of the same view (tests/support/recordings.py), through the real capture path, NanoDet
+Behind the seam (`CameraPipeline(main_stream=...)`): the picture is prepared while an object
+waits out its dwell, the boxes and the zone are mapped onto it, its people blurred, and without
+a fresh picture the analysed frame is used; a live camera's pipeline never waits for one. Then
+with real footage: vtest.avi made into a 704x576 sub-stream and a 1920x1080 main stream of the
+same view (tests/support/recordings.py), through the real capture path, NanoDet
 and edge.capture.StillCamera, and once more with the main stream's URL dead.
 """
 
@@ -50,6 +51,7 @@ zones:
     classes: [chair]
     dwell_s: 1
 """
+DOOR_LONG_DWELL = DOOR.replace("dwell_s: 1", "dwell_s: 8")  # stationary after 5 s
 VAN_BAY = """\
 camera_id: cam-01
 zones:
@@ -64,12 +66,21 @@ zones:
 
 
 class FixedMainStream:
+    max_age_s = 15.0
+
     def __init__(self, picture: Image | None) -> None:
         self.picture = picture
-        self.taken = 0
+        self.calls: list[str] = []
 
-    def take(self) -> Image | None:
-        self.taken += 1
+    @property
+    def taken(self) -> int:
+        return self.calls.count("take")
+
+    def prepare(self) -> None:
+        self.calls.append("prepare")
+
+    def take(self, wait_s: float = 0.0) -> Image | None:
+        self.calls.append("take")
         return self.picture
 
 
@@ -89,7 +100,12 @@ class PeopleFinder:
 
 
 def _pipeline(
-    tmp_path: Path, zones: str, detector: object, main_stream: MainStream, metrics: NodeMetrics | None = None
+    tmp_path: Path,
+    zones: str,
+    detector: object,
+    main_stream: MainStream,
+    metrics: NodeMetrics | None = None,
+    live: bool = False,
 ) -> tuple[CameraPipeline, Outbox]:
     db = open_edge_database(tmp_path / "edge.sqlite")
     outbox = Outbox(db, max_bytes=64 * 1024 * 1024)
@@ -108,7 +124,7 @@ def _pipeline(
         notify=lambda: None,
     )
     zone_file = parse_zone_document(zones, "test")
-    return CameraPipeline("cam-01", zone_file, parts, live=False, main_stream=main_stream), outbox
+    return CameraPipeline("cam-01", zone_file, parts, live=live, main_stream=main_stream), outbox
 
 
 def _opened(outbox: Outbox) -> IncidentMessage:
@@ -210,10 +226,68 @@ def test_the_node_gives_a_camera_with_a_main_stream_its_still_camera_and_counts_
     main = runtime._main_stream(config.cameras[0])
     assert isinstance(main, StillCamera) and (main.url, main.timeout_s) == (dead, 2.0)
     assert runtime._main_stream(config.cameras[1]) is NO_MAIN_STREAM
-    assert main.take() is None  # nothing listens there
+    assert main.max_age_s == 15.0  # the default
+    assert main.take() is None  # nothing grabbed yet; and nothing listens there
     sample = runtime.metrics.registry.get_sample_value
     name = "curbwatch_evidence_main_stream_fallbacks_total"
     assert (sample(name, {"camera": "cam-01"}), sample(name, {"camera": "cam-02"})) == (1.0, 0.0)
+
+
+class Chair:
+    """A detector for the evidence path: nobody in the picture."""
+
+    class_names = NAMES
+    input_size_wh = (416, 416)
+
+    def detect(self, image: Image, conf_threshold: float | None = None) -> Detections:
+        return Detections.empty(NAMES)
+
+
+def _feed_live(pipeline: CameraPipeline, frames: int) -> list[float]:
+    """Frames a tenth of a second apart in stream time, fed as they come; seconds each took."""
+    pixels = np.full((SUB_WH[1], SUB_WH[0], 3), 120, np.uint8)
+    detections = Detections(np.array([CHAIR]), np.array([0.8]), np.array([1]), NAMES)
+    took = []
+    for t in range(frames):
+        started = time.monotonic()
+        pipeline.process(Frame(pixels, "cam-01", t * 0.5), detections)
+        took.append(time.monotonic() - started)
+        time.sleep(0.1)  # 0.6 s from standing still (5 s) to the event (8 s): the grab is done
+    return took
+
+
+def test_a_live_camera_gets_the_prepared_main_picture_without_waiting(tmp_path: Path) -> None:
+    def slow_grab() -> Image:
+        time.sleep(0.1)  # an RTSP open and a keyframe, quickly
+        return _checkerboard(EVIDENCE_WH, cell_px=32)
+
+    main = StillCamera("cam-01", "rtsp://cam/main", timeout_s=3.0, grab=slow_grab)
+    pipeline, outbox = _pipeline(tmp_path, DOOR_LONG_DWELL, Chair(), main, live=True)
+    took = _feed_live(pipeline, 24)  # 12 s of stream; the grab starts once the chair stands still
+    assert _picture(_opened(outbox)).shape[:2] == (EVIDENCE_WH[1], EVIDENCE_WH[0])
+    assert max(took) < 0.15 and main.grabs == 1
+
+
+def test_a_live_camera_never_waits_for_a_hanging_main_stream(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def hangs() -> Image:
+        release.wait(30)
+        return _checkerboard(EVIDENCE_WH)
+
+    metrics = NodeMetrics()
+    fallbacks = metrics.evidence_fallbacks.labels(camera="cam-01")
+    main = StillCamera(
+        "cam-01", "rtsp://cam/main", timeout_s=3.0, grab=hangs, on_fallback=lambda _r: fallbacks.inc()
+    )
+    pipeline, outbox = _pipeline(tmp_path, DOOR_LONG_DWELL, Chair(), main, metrics, live=True)
+    try:
+        took = _feed_live(pipeline, 24)
+        assert _picture(_opened(outbox)).shape[:2] == (SUB_WH[1], SUB_WH[0])  # the analysed frame
+        assert max(took) < 0.15 and main.grabs == 1  # one grab, still hanging, nobody waited
+        assert fallbacks._value.get() == 1
+    finally:
+        release.set()
 
 
 # --- real footage: two streams of one camera ----------------------------------------------
