@@ -160,6 +160,16 @@ def test_compiled_model_is_cached(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*.blob")) == blobs  # loaded, not compiled again
 
 
+def test_compiled_models_are_not_pinned_to_cores(tmp_path: Path) -> None:
+    """Pinned, two one-thread models of one process (detector.workers: 2) ran on the same core."""
+    from models.openvino_runner import open_openvino
+
+    runner = open_openvino(DEFAULT_MODEL_PATH, OpenVinoBackend(cache_dir=tmp_path), threads=1)
+    compiled = runner._compiled
+    assert compiled.get_property("ENABLE_CPU_PINNING") is False
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
+
+
 def test_an_unwritable_cache_dir_only_costs_the_cache(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
