@@ -79,7 +79,7 @@ class StillCamera:
         self.timeout_s = timeout_s
         self.max_age_s = max_age_s
         self.refresh_after_s = max(max_age_s / 2, max_age_s - timeout_s)
-        self.grabs = 0  # started, for tests and the bench
+        self.grabs = 0  # grabs started so far (tests read it)
         self._grab = grab or partial(grab_keyframe, url, width_px, timeout_s)
         self._on_fallback = on_fallback
         self._clock = clock

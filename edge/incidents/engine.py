@@ -156,8 +156,7 @@ class IncidentEngine:
             incident = state.incident
             if incident is None:
                 continue
-            every = zone.update_every_s or self.config.default_update_every_s
-            if t - incident.last_event_t >= every - within_s:
+            if t - incident.last_event_t >= self._update_every_s(zone) - within_s:
                 return True
             if places_differ(tuple(c.xyxy for c in self._members(state)), incident.emitted_boxes):
                 return True
@@ -293,7 +292,7 @@ class IncidentEngine:
         members = self._members(state)
         boxes = tuple(c.xyxy for c in members)
         since = t - incident.last_event_t
-        every = zone.update_every_s or cfg.default_update_every_s
+        every = self._update_every_s(zone)
         changed = places_differ(boxes, incident.emitted_boxes) and since >= min(cfg.change_debounce_s, every)
         if members and (changed or since >= every):
             incident.seq += 1
@@ -301,6 +300,10 @@ class IncidentEngine:
             incident.emitted_boxes = boxes
             return [self._emit(IncidentEventKind.UPDATED, frame, zone, state, members)]
         return []
+
+    def _update_every_s(self, zone: ZoneLike) -> float:
+        """Longest gap between two updates of an open incident in `zone`."""
+        return zone.update_every_s or self.config.default_update_every_s
 
     def _save_candidates(self, frame: Frame, zone_id: str, state: ZoneState) -> None:
         """Write the zone's candidate row when its set of objects changed: never once per frame."""
